@@ -1,0 +1,14 @@
+# pie_add_test(<name> SOURCES <files...> LIBS <targets...> [LABELS <labels...>])
+#
+# One GoogleTest executable registered with CTest. Tests find shared data through PIE_SHARED
+# (default: the shared folder beside the checkout) and built inferlets through PIE_INFERLET_DIR.
+function(pie_add_test name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;LIBS;LABELS" ${ARGN})
+  add_executable(${name} ${ARG_SOURCES})
+  target_link_libraries(${name} PRIVATE ${ARG_LIBS} pie_test_support GTest::gtest GTest::gmock
+                                        GTest::gtest_main pie_options)
+  gtest_discover_tests(${name}
+    DISCOVERY_TIMEOUT 60
+    PROPERTIES LABELS "${ARG_LABELS}"
+               ENVIRONMENT "PIE_SHARED_DEFAULT=${PIE_SHARED_DIR};PIE_INFERLET_DIR=${PIE_INFERLET_DIR};PIE_BIN_DIR=${CMAKE_BINARY_DIR}/bin")
+endfunction()

@@ -1,0 +1,36 @@
+#include "shared_data.h"
+
+#include <cstdlib>
+
+namespace pie::testing {
+
+namespace {
+std::filesystem::path env_path(const char* name) {
+  const char* v = std::getenv(name);
+  return v != nullptr && *v != '\0' ? std::filesystem::path(v) : std::filesystem::path();
+}
+}  // namespace
+
+std::filesystem::path shared_dir() {
+  if (auto p = env_path("PIE_SHARED"); !p.empty()) return p;
+  return env_path("PIE_SHARED_DEFAULT");
+}
+
+std::filesystem::path shared_file(const std::string& relative) {
+  auto p = shared_dir() / relative;
+  return std::filesystem::exists(p) ? p : std::filesystem::path();
+}
+
+std::filesystem::path inferlet_file(const std::string& name) {
+  auto p = env_path("PIE_INFERLET_DIR") / (name + ".wasm");
+  return std::filesystem::exists(p) ? p : std::filesystem::path();
+}
+
+std::filesystem::path bin_dir() { return env_path("PIE_BIN_DIR"); }
+
+bool in_ci() {
+  const char* v = std::getenv("CI");
+  return v != nullptr && std::string(v) == "true";
+}
+
+}  // namespace pie::testing
