@@ -1,0 +1,21 @@
+#include <fstream>
+
+#include "backend/model/llama2c.h"
+#include "backend/model/model_file.h"
+#include "common/error.h"
+
+namespace pie::model {
+
+ModelFile open_model(const std::filesystem::path& path, const OpenOptions& options) {
+  if (!std::filesystem::exists(path)) throw Error("model not found: " + path.string());
+  if (looks_like_llama2c(path)) {
+    const auto tokenizer =
+        options.tokenizer_path.empty() ? find_llama2c_tokenizer(path) : options.tokenizer_path;
+    return read_llama2c(path, tokenizer);
+  }
+  throw Error(path.string() +
+              ": not a model this build reads (expected a GGUF file, a Hugging Face folder with "
+              "config.json, or a llama2.c checkpoint)");
+}
+
+}  // namespace pie::model
