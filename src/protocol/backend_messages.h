@@ -1,7 +1,7 @@
 // Engine <-> backend messages (reference §4.3-4.4). The same structs are used in process (the
 // Backend interface) and on the wire (MessagePack maps keyed by field name, over ZeroMQ).
-// Fields marked "extension" are ours: Pie's own backends neither send nor expect them, and a decoder
-// treats them as optional.
+// Fields marked "extension" are ours: Pie's own backends neither send nor expect them, and a
+// decoder treats them as optional.
 #pragma once
 
 #include <cstdint>
