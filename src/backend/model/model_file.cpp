@@ -1,6 +1,7 @@
 #include "backend/model/model_file.h"
 
 #include <array>
+#include <cmath>
 #include <utility>
 
 #include "backend/model/ggml_type.h"
@@ -69,6 +70,30 @@ std::string_view format_name(FileFormat format) {
       return "llama2.c checkpoint";
   }
   return "unknown";
+}
+
+std::vector<float> rope_inverse_frequencies(const RopeConfig& rope) {
+  const uint32_t pairs = rope.dims / 2;
+  std::vector<float> out(pairs);
+  for (uint32_t i = 0; i < pairs; ++i) {
+    double freq = std::pow(static_cast<double>(rope.theta), -2.0 * i / rope.dims);
+    if (rope.llama3) {
+      const Llama3Scaling& s = *rope.llama3;
+      const double wavelen = 2 * M_PI / freq;
+      const double low_wavelen = s.original_context / s.low_freq_factor;
+      const double high_wavelen = s.original_context / s.high_freq_factor;
+      if (wavelen > low_wavelen) {
+        freq /= s.factor;
+      } else if (wavelen >= high_wavelen) {
+        const double smooth = (s.original_context / wavelen - s.low_freq_factor) /
+                              (s.high_freq_factor - s.low_freq_factor);
+        freq = (1 - smooth) * freq / s.factor + smooth * freq;
+      }
+    }
+    if (i < rope.freq_factors.size()) freq /= rope.freq_factors[i];
+    out[i] = static_cast<float>(freq);
+  }
+  return out;
 }
 
 uint64_t Tensor::elements() const {

@@ -69,8 +69,16 @@ struct RopeConfig {
   RopeStyle style = RopeStyle::Interleaved;
   uint32_t dims = 0;  // rotated elements per head (the first `dims` of each head); = head_dim
   std::optional<Llama3Scaling> llama3;
+  // Per rotated pair, a divisor of its frequency (GGUF's rope_freqs.weight, which is how GGUF files
+  // carry Llama 3 scaling). Empty: none.
+  std::vector<float> freq_factors;
   bool operator==(const RopeConfig&) const = default;
 };
+
+// The angle per position of each rotated pair i (dims / 2 of them): theta^(-2i / dims), with the
+// Llama 3 scaling and the frequency factors applied. Kernels rotate pair i of a head at position p
+// by p * result[i]; which elements form pair i is given by RopeStyle.
+std::vector<float> rope_inverse_frequencies(const RopeConfig& rope);
 
 struct ModelConfig {
   Architecture arch = Architecture::Llama;

@@ -1,5 +1,7 @@
+#include <array>
 #include <fstream>
 
+#include "backend/model/gguf_model.h"
 #include "backend/model/llama2c.h"
 #include "backend/model/model_file.h"
 #include "common/error.h"
@@ -8,6 +10,12 @@ namespace pie::model {
 
 ModelFile open_model(const std::filesystem::path& path, const OpenOptions& options) {
   if (!std::filesystem::exists(path)) throw Error("model not found: " + path.string());
+  if (std::filesystem::is_directory(path)) {
+    throw Error(path.string() + ": Hugging Face folders are not supported yet");
+  }
+  std::array<char, 4> magic{};
+  std::ifstream(path, std::ios::binary).read(magic.data(), magic.size());
+  if (std::string_view(magic.data(), magic.size()) == "GGUF") return read_gguf(path);
   if (looks_like_llama2c(path)) {
     const auto tokenizer =
         options.tokenizer_path.empty() ? find_llama2c_tokenizer(path) : options.tokenizer_path;

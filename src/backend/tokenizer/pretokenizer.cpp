@@ -42,6 +42,15 @@ std::vector<std::string> pre_tokenizer_regexes(std::string_view name) {
   throw Error("unknown pre-tokenizer '" + std::string(name) + "' (known: " + known + ")");
 }
 
+std::string pre_tokenizer_name(const std::vector<std::string>& regexes) {
+  if (regexes.empty()) return "gpt-2";
+  if (regexes.size() != 1) return "";
+  for (const char* name : {"gpt-2", "llama-bpe", "qwen2"}) {
+    if (pre_tokenizer_regexes(name)[0] == regexes[0]) return name;
+  }
+  return "";
+}
+
 struct Splitter::Pattern {
   pcre2_code* code = nullptr;
   ~Pattern() { pcre2_code_free(code); }

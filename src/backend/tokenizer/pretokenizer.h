@@ -12,6 +12,8 @@ namespace pie::tokenizer {
 // The regexes of a pre-tokenizer named as GGUF's tokenizer.ggml.pre names it ("gpt-2", "default",
 // "llama-bpe", "qwen2", ...). Throws pie::Error naming the known ones for another name.
 std::vector<std::string> pre_tokenizer_regexes(std::string_view name);
+// The canonical name ("gpt-2", "llama-bpe", "qwen2") of a list of regexes, or "" when none fits.
+std::string pre_tokenizer_name(const std::vector<std::string>& regexes);
 
 // Splits text with a list of regexes: the first cuts the text into its matches and the gaps between
 // them; each further regex cuts every piece again the same way.
