@@ -77,7 +77,7 @@ class ByteLevelEncoder final : public Encoder {
     }
     std::vector<Symbol> symbols;
     for (size_t i = 0; i < s.size();) {
-      const size_t len = std::min(utf8_length(static_cast<unsigned char>(s[i])), s.size() - i);
+      const size_t len = utf8_char_length(s, i);
       const int index = static_cast<int>(symbols.size());
       symbols.push_back({index - 1, index + 1, i, len});
       i += len;
@@ -119,8 +119,7 @@ class ByteLevelEncoder final : public Encoder {
       }
       // A symbol the vocabulary lacks: fall back to its single characters (each one byte).
       for (size_t j = 0; j < piece.size();) {
-        const size_t len =
-            std::min(utf8_length(static_cast<unsigned char>(piece[j])), piece.size() - j);
+        const size_t len = utf8_char_length(piece, j);
         if (auto it = ids_.find(piece.substr(j, len)); it != ids_.end()) {
           out.push_back(it->second);
         } else if (unk_) {

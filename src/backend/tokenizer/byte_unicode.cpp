@@ -62,7 +62,7 @@ std::string unescape_bytes(std::string_view text) {
   out.reserve(text.size());
   for (size_t i = 0; i < text.size();) {
     const auto lead = static_cast<unsigned char>(text[i]);
-    const size_t len = std::min(utf8_length(lead), text.size() - i);
+    const size_t len = utf8_char_length(text, i);
     uint32_t cp = 0x200;  // outside the table unless decoded below
     if (len == 1) {
       cp = lead;

@@ -30,4 +30,15 @@ inline size_t utf8_length(unsigned char lead) {
   return 1;
 }
 
+// Bytes of the character starting at s[i]: its UTF-8 length when the continuation bytes are there,
+// else 1 (an invalid byte is a character of its own).
+inline size_t utf8_char_length(std::string_view s, size_t i) {
+  const size_t n = utf8_length(static_cast<unsigned char>(s[i]));
+  if (n > s.size() - i) return 1;
+  for (size_t k = 1; k < n; ++k) {
+    if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return 1;
+  }
+  return n;
+}
+
 }  // namespace pie::tokenizer

@@ -65,8 +65,7 @@ class SentencePieceEncoder final : public Encoder {
 
     std::vector<Symbol> symbols;
     for (size_t i = 0; i < text.size();) {
-      const size_t len =
-          std::min(utf8_length(static_cast<unsigned char>(text[i])), text.size() - i);
+      const size_t len = utf8_char_length(text, i);
       const int index = static_cast<int>(symbols.size());
       symbols.push_back({index - 1, index + 1, i, len});
       i += len;
