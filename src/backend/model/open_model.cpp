@@ -2,6 +2,7 @@
 #include <fstream>
 
 #include "backend/model/gguf_model.h"
+#include "backend/model/hf_folder.h"
 #include "backend/model/llama2c.h"
 #include "backend/model/model_file.h"
 #include "common/error.h"
@@ -11,7 +12,10 @@ namespace pie::model {
 ModelFile open_model(const std::filesystem::path& path, const OpenOptions& options) {
   if (!std::filesystem::exists(path)) throw Error("model not found: " + path.string());
   if (std::filesystem::is_directory(path)) {
-    throw Error(path.string() + ": Hugging Face folders are not supported yet");
+    if (!std::filesystem::exists(path / "config.json")) {
+      throw Error(path.string() + ": a folder without config.json is not a Hugging Face model");
+    }
+    return read_hf_folder(path);
   }
   std::array<char, 4> magic{};
   std::ifstream(path, std::ios::binary).read(magic.data(), magic.size());
