@@ -1,0 +1,90 @@
+#include "common/thread_pool.h"
+
+#include <chrono>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define PIE_CPU_RELAX() _mm_pause()
+#else
+#define PIE_CPU_RELAX() std::this_thread::yield()
+#endif
+
+namespace pie {
+
+namespace {
+
+// How long a thread polls before sleeping: long enough to cover the gap between two kernels of a
+// forward pass, short enough not to burn a core when the pool goes idle.
+constexpr auto kSpin = std::chrono::microseconds(200);
+
+}  // namespace
+
+uint32_t ThreadPool::wait_change(const std::atomic<uint32_t>& value, uint32_t old,
+                                 std::condition_variable& cv) {
+  const auto deadline = std::chrono::steady_clock::now() + kSpin;
+  for (unsigned i = 1;; ++i) {
+    const uint32_t now = value.load(std::memory_order_acquire);
+    if (now != old) return now;
+    PIE_CPU_RELAX();
+    if (i % 64 == 0 && std::chrono::steady_clock::now() > deadline) break;
+  }
+  std::unique_lock lock(sleep_mutex_);
+  cv.wait(lock, [&] { return value.load(std::memory_order_acquire) != old; });
+  return value.load(std::memory_order_acquire);
+}
+
+// Taking the mutex orders the change before a sleeper's check, so no wake-up is lost.
+void ThreadPool::notify(std::condition_variable& cv) {
+  { std::lock_guard lock(sleep_mutex_); }
+  cv.notify_all();
+}
+
+ThreadPool::ThreadPool(unsigned threads) {
+  if (threads == 0) threads = std::max(1U, std::thread::hardware_concurrency());
+  workers_.reserve(threads - 1);
+  for (unsigned i = 1; i < threads; ++i) workers_.emplace_back([this] { worker_loop(); });
+}
+
+ThreadPool::~ThreadPool() {
+  stop_.store(true, std::memory_order_relaxed);
+  generation_.fetch_add(1, std::memory_order_release);
+  notify(job_started_);
+  for (auto& w : workers_) w.join();
+}
+
+void ThreadPool::parallel_for(size_t count, const std::function<void(size_t)>& task) {
+  if (count == 0) return;
+  if (workers_.empty() || count == 1) {
+    for (size_t i = 0; i < count; ++i) task(i);
+    return;
+  }
+  task_ = &task;
+  count_ = count;
+  next_.store(0, std::memory_order_relaxed);
+  busy_.store(static_cast<uint32_t>(workers_.size()), std::memory_order_relaxed);
+  generation_.fetch_add(1, std::memory_order_release);
+  notify(job_started_);
+  drain();
+  for (uint32_t b = busy_.load(std::memory_order_acquire); b != 0;) {
+    b = wait_change(busy_, b, job_finished_);
+  }
+}
+
+void ThreadPool::drain() {
+  for (size_t i = next_.fetch_add(1, std::memory_order_relaxed); i < count_;
+       i = next_.fetch_add(1, std::memory_order_relaxed)) {
+    (*task_)(i);
+  }
+}
+
+void ThreadPool::worker_loop() {
+  uint32_t seen = 0;  // the generation at construction, whenever this thread gets to run
+  for (;;) {
+    seen = wait_change(generation_, seen, job_started_);
+    if (stop_.load(std::memory_order_relaxed)) return;
+    drain();
+    if (busy_.fetch_sub(1, std::memory_order_acq_rel) == 1) notify(job_finished_);
+  }
+}
+
+}  // namespace pie
