@@ -55,7 +55,8 @@ class EnginePort {
   // Ends an instance; its owner then gets on_terminated with this code and message.
   virtual void terminate_instance(const std::string& instance_id, TerminationCode code,
                                   std::string message) = 0;
-  // Registers a remote backend; returns the success text or throws pie::Error with the failure text.
+  // Registers a remote backend; returns the success text or throws pie::Error with the failure
+  // text.
   virtual std::string attach_remote_service(const std::string& endpoint,
                                             const std::string& service_type,
                                             const std::string& service_name) = 0;
