@@ -6,6 +6,7 @@
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <unordered_map>
 
 #include "backend/tokenizer/byte_unicode.h"
 #include "common/error.h"
@@ -70,6 +71,82 @@ struct VocabBuilder {
     }
   }
 };
+
+// Special-token settings of tokenizer_config.json (and the post-processor) shared by both kinds.
+void apply_config(const json& root, const json& config, TokenizerSpec& spec) {
+  if (auto t = config_token(config, "bos_token")) spec.bos = spec.find(*t);
+  if (auto t = config_token(config, "eos_token")) spec.eos = spec.find(*t);
+  if (auto t = config_token(config, "pad_token")) spec.pad = spec.find(*t);
+  if (auto t = config_token(config, "unk_token")) spec.unk = spec.find(*t);
+  const json& model = root.at("model");
+  if (auto u = model.find("unk_token"); u != model.end() && u->is_string()) {
+    spec.unk = spec.find(u->get<std::string>());
+  }
+  // BOS is added when the config says so, or when the post-processor's template starts with it.
+  if (config.contains("add_bos_token") && config["add_bos_token"].is_boolean()) {
+    spec.add_bos = config["add_bos_token"].get<bool>();
+  } else if (const json& post = root.value("post_processor", json()); post.is_object()) {
+    const std::string dump = post.dump();
+    spec.add_bos = spec.bos && dump.find("TemplateProcessing") != std::string::npos &&
+                   dump.find(spec.tokens[*spec.bos]) != std::string::npos;
+  }
+  if (config.contains("add_eos_token") && config["add_eos_token"].is_boolean()) {
+    spec.add_eos = config["add_eos_token"].get<bool>();
+  }
+}
+
+// A SentencePiece BPE model in tokenizer.json form. tokenizer.json keeps merges, not the scores
+// SentencePiece ranks merges by; Hugging Face's converter lists merges in decreasing score of the
+// merged piece, so a piece's score is minus the rank of its first merge. Pieces no merge produces
+// get the lowest score.
+TokenizerSpec load_hf_sentencepiece(const json& root, const json& config,
+                                    const std::string& where) {
+  TokenizerSpec spec;
+  spec.algorithm = Algorithm::SentencePiece;
+  const json& model = root.at("model");
+  VocabBuilder vocab;
+  for (const auto& [text, id] : model.at("vocab").items()) {
+    vocab.put(id.get<uint64_t>(), text, is_byte_token(text) ? TokenType::Byte : TokenType::Normal,
+              where);
+  }
+  for (const json& added : root.value("added_tokens", json::array())) {
+    vocab.put(added.at("id").get<uint64_t>(), added.at("content").get<std::string>(),
+              added.value("special", false) ? TokenType::Control : TokenType::UserDefined, where);
+  }
+  vocab.fill_holes();
+  spec.tokens = std::move(vocab.tokens);
+  spec.types = std::move(vocab.types);
+  std::unordered_map<std::string, uint32_t> ids;
+  for (uint32_t id = 0; id < spec.tokens.size(); ++id) ids.emplace(spec.tokens[id], id);
+  spec.scores.assign(spec.tokens.size(), -1e30F);
+  const json& merges = model.at("merges");
+  for (size_t rank = merges.size(); rank-- > 0;) {
+    const json& m = merges[rank];
+    std::string merged;
+    if (m.is_string()) {
+      merged = m.get<std::string>();
+      const size_t space = merged.find(' ');
+      if (space == std::string::npos) throw Error(where + ": merge without a space: " + merged);
+      merged.erase(space, 1);
+    } else {
+      merged = m.at(0).get<std::string>() + m.at(1).get<std::string>();
+    }
+    if (auto it = ids.find(merged); it != ids.end()) {
+      spec.scores[it->second] = -static_cast<float>(rank);
+    }
+  }
+  apply_config(root, config, spec);
+  if (spec.unk) spec.types[*spec.unk] = TokenType::Unknown;
+  const std::string normalizer = root.value("normalizer", json()).dump();
+  const std::string pre = root.value("pre_tokenizer", json()).dump();
+  spec.add_space_prefix = normalizer.find("Prepend") != std::string::npos ||
+                          (pre.find("Metaspace") != std::string::npos &&
+                           pre.find("\"prepend_scheme\":\"never\"") == std::string::npos &&
+                           pre.find("\"add_prefix_space\":false") == std::string::npos);
+  set_stop_ids(spec);
+  spec.validate();
+  return spec;
+}
 
 }  // namespace
 
@@ -162,10 +239,13 @@ TokenizerSpec load_hf_tokenizer(const std::filesystem::path& tokenizer_json,
       throw Error(where + ": tokenizer model '" + model.value("type", "?") +
                   "' is not supported (BPE is)");
     }
-    if (model.value("byte_fallback", false)) {
-      throw Error(where +
-                  ": SentencePiece-style tokenizer.json (byte_fallback) is not supported; "
-                  "use the model's GGUF file or its llama2.c tokenizer.bin");
+    // SentencePiece models converted to tokenizer.json (Llama 2, Mistral): spaces become U+2581 in
+    // the normaliser or a Metaspace pre-tokenizer, and unknown bytes fall back to <0xXX> tokens.
+    const std::string normalizer = root.value("normalizer", json()).dump();
+    const std::string pre = root.value("pre_tokenizer", json()).dump();
+    if (model.value("byte_fallback", false) || pre.find("Metaspace") != std::string::npos ||
+        normalizer.find(kSpace) != std::string::npos) {
+      return load_hf_sentencepiece(root, config, where);
     }
     VocabBuilder vocab;
     for (const auto& [text, id] : model.at("vocab").items()) {
@@ -221,24 +301,7 @@ TokenizerSpec load_hf_tokenizer(const std::filesystem::path& tokenizer_json,
     };
     visit(root.value("pre_tokenizer", json()));
 
-    if (auto t = config_token(config, "bos_token")) spec.bos = spec.find(*t);
-    if (auto t = config_token(config, "eos_token")) spec.eos = spec.find(*t);
-    if (auto t = config_token(config, "pad_token")) spec.pad = spec.find(*t);
-    if (auto t = config_token(config, "unk_token")) spec.unk = spec.find(*t);
-    if (auto u = model.find("unk_token"); u != model.end() && u->is_string()) {
-      spec.unk = spec.find(u->get<std::string>());
-    }
-    // BOS is added when the config says so, or when the post-processor's template starts with it.
-    if (config.contains("add_bos_token") && config["add_bos_token"].is_boolean()) {
-      spec.add_bos = config["add_bos_token"].get<bool>();
-    } else if (const json& post = root.value("post_processor", json()); post.is_object()) {
-      const std::string dump = post.dump();
-      spec.add_bos = spec.bos && dump.find("TemplateProcessing") != std::string::npos &&
-                     dump.find(spec.tokens[*spec.bos]) != std::string::npos;
-    }
-    if (config.contains("add_eos_token") && config["add_eos_token"].is_boolean()) {
-      spec.add_eos = config["add_eos_token"].get<bool>();
-    }
+    apply_config(root, config, spec);
   } catch (const json::exception& e) {
     throw Error(where + ": unexpected tokenizer.json structure (" + e.what() + ")");
   }

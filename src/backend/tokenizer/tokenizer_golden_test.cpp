@@ -1,8 +1,11 @@
 // The golden tokenizer cases of llama.cpp (../shared/tokenizers/testcases) for every vocabulary
 // source: the same ids whichever file the vocabulary comes from.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "backend/model/gguf.h"
@@ -74,6 +77,68 @@ TEST(TokenizerGolden, LlamaSpmFromGguf) {
 TEST(TokenizerGolden, LlamaSpmFromTokenizerBin) {
   PIE_REQUIRE_SHARED(path, "tokenizers/llama2/tokenizer.bin");
   check_cases(Tokenizer(load_llama2c_tokenizer(path, 32000)), "llama-spm");
+}
+
+// Llama 2's vocabulary as a tokenizer.json, converted the way Hugging Face converts a SentencePiece
+// model: merges of every piece into two vocabulary pieces, by decreasing score of the merged piece.
+TEST(TokenizerGolden, LlamaSpmFromTokenizerJson) {
+  PIE_REQUIRE_SHARED(path, "tokenizers/llama2/tokenizer.bin");
+  const TokenizerSpec sp = load_llama2c_tokenizer(path, 32000);
+  nlohmann::ordered_json vocab = nlohmann::ordered_json::object();
+  std::unordered_map<std::string, uint32_t> ids;
+  for (uint32_t id = 0; id < sp.tokens.size(); ++id) {
+    vocab[sp.tokens[id]] = id;
+    ids[sp.tokens[id]] = id;
+  }
+  struct Merge {
+    std::string left, right;
+    float score;
+  };
+  std::vector<Merge> merges;
+  for (uint32_t id = 0; id < sp.tokens.size(); ++id) {
+    const std::string& piece = sp.tokens[id];
+    std::vector<Merge> local;
+    for (size_t i = 1; i < piece.size(); ++i) {
+      const std::string l = piece.substr(0, i);
+      const std::string r = piece.substr(i);
+      if (ids.count(l) && ids.count(r)) local.push_back({l, r, sp.scores[id]});
+    }
+    std::sort(local.begin(), local.end(), [&](const Merge& a, const Merge& b) {
+      return std::pair(ids[a.left], ids[a.right]) < std::pair(ids[b.left], ids[b.right]);
+    });
+    merges.insert(merges.end(), local.begin(), local.end());
+  }
+  std::stable_sort(merges.begin(), merges.end(),
+                   [](const Merge& a, const Merge& b) { return a.score > b.score; });
+  nlohmann::ordered_json merge_list = nlohmann::ordered_json::array();
+  for (const Merge& m : merges) merge_list.push_back(m.left + " " + m.right);
+  nlohmann::ordered_json added = nlohmann::ordered_json::array();
+  for (uint32_t id : {0u, 1u, 2u}) {
+    added.push_back({{"id", id}, {"content", sp.tokens[id]}, {"special", true}});
+  }
+  const nlohmann::ordered_json root = {
+      {"added_tokens", added},
+      {"normalizer",
+       {{"type", "Sequence"},
+        {"normalizers",
+         {{{"type", "Prepend"}, {"prepend", "\xE2\x96\x81"}},
+          {{"type", "Replace"}, {"pattern", {{"String", " "}}}, {"content", "\xE2\x96\x81"}}}}}},
+      {"pre_tokenizer", nullptr},
+      {"model",
+       {{"type", "BPE"},
+        {"unk_token", "<unk>"},
+        {"byte_fallback", true},
+        {"vocab", vocab},
+        {"merges", merge_list}}}};
+  const auto file = std::filesystem::temp_directory_path() /
+                    ("pie_llama2_tokenizer_" + std::to_string(::getpid()) + ".json");
+  std::ofstream(file) << root.dump();
+  const TokenizerSpec spec = load_hf_tokenizer(file);
+  std::filesystem::remove(file);
+  EXPECT_EQ(spec.algorithm, Algorithm::SentencePiece);
+  EXPECT_TRUE(spec.add_space_prefix);
+  EXPECT_EQ(spec.unk, 0u);
+  check_cases(Tokenizer(spec), "llama-spm");
 }
 
 TEST(TokenizerGolden, Gpt2FromGguf) {
