@@ -1,5 +1,6 @@
 #include "protocol/msgpack_io.h"
 
+#include <algorithm>
 #include <bit>
 
 namespace pie::protocol {
@@ -42,7 +43,9 @@ bool reference_everything(msgpack::type::object_type, std::size_t, void*) {
 
 msgpack::object_handle parse_msgpack(std::string_view bytes, std::string_view what,
                                      const DecodeLimits& limits) {
-  const size_t elements = limits.max_elements != 0 ? limits.max_elements : bytes.size();
+  // Every element takes at least a byte, so no valid payload declares more than its size.
+  const size_t elements =
+      limits.max_elements != 0 ? std::min(limits.max_elements, bytes.size()) : bytes.size();
   const msgpack::unpack_limit limit(elements, elements, bytes.size(), bytes.size(), bytes.size(),
                                     limits.max_depth);
   size_t offset = 0;

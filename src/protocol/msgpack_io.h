@@ -18,7 +18,7 @@ namespace pie::protocol {
 // Caps on what one payload may declare, so a few hostile bytes cannot make the decoder allocate
 // much more than the payload itself.
 struct DecodeLimits {
-  size_t max_elements = 0;  // per array or map; 0 = the payload size (each element takes a byte)
+  size_t max_elements = 0;  // per array or map, at most the payload size; 0 = the payload size
   size_t max_depth = 32;
 };
 

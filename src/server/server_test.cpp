@@ -316,6 +316,21 @@ TEST_F(ServerTest, UploadErrorTexts) {
   upload(*peer, "fine");
 }
 
+TEST_F(ServerTest, AProgramIsStoredUnderTheHashItWasVerifiedAgainst) {
+  auto peer = connect();
+  const std::string program = bytes_of(kChunkSize + 10, 'v');
+  const std::string hash = blake3_hex(program);
+  const std::string other = blake3_hex("something else");
+  auto chunks = program_chunks(8, program, hash);
+  chunks[1].program_hash = other;  // a last chunk naming another program must not poison it
+  for (const auto& c : chunks) peer->send(c);
+  const Response r = peer->response();
+  EXPECT_TRUE(r.successful);
+  EXPECT_EQ(r.result, hash);
+  EXPECT_TRUE(engine_.program_exists(hash));
+  EXPECT_FALSE(engine_.program_exists(other));
+}
+
 TEST_F(ServerTest, IdleUploadIsDroppedAndItsSenderTold) {
   ServerOptions options;
   options.limits.upload_idle_timeout = std::chrono::milliseconds(100);
@@ -522,9 +537,9 @@ TEST_F(ServerTest, GarbageAndTextFramesGetNoReplyAndTheConnectionGoesOn) {
   auto peer = connect();
   peer->send_raw("\xc1 definitely not msgpack");
   peer->send_raw("");
-  peer->send_raw(std::string("\x93\x01\x02\x03", 4));                        // an array, not a map
-  peer->send_raw(std::string("\x81\xa4type\xa3zap", 10));                    // unknown type
-  peer->send_raw(std::string("\x81\xa4type\xa5query", 12));                  // missing fields
+  peer->send_raw(std::string("\x93\x01\x02\x03", 4));        // an array, not a map
+  peer->send_raw(std::string("\x81\xa4type\xa3zap", 10));    // unknown type
+  peer->send_raw(std::string("\x81\xa4type\xa5query", 12));  // missing fields
   // Text frames are ignored, even one spelling out a request.
   peer->send_text(R"({"type":"query","corr_id":99,"subject":"program_exists","record":"x"})");
   const Response r = peer->request(Query{100, "program_exists", "x"});

@@ -315,7 +315,8 @@ bool Session::on_upload_program(const protocol::UploadProgram& m) {
     case Status::Complete:
       break;
   }
-  reply_from_engine(m.corr_id, [this, hash = m.program_hash,
+  // The hash the content was verified against: later chunks may name another.
+  reply_from_engine(m.corr_id, [this, hash = std::move(out.hash),
                                 data = std::make_shared<std::string>(std::move(out.data))] {
     ctx_.engine.add_program(hash, std::move(*data));
     return hash;

@@ -49,6 +49,7 @@ ChunkOutcome UploadTable::add(const Chunk& chunk, Clock::time_point now) {
   if (actual == up.hash) {
     out.status = ChunkOutcome::Status::Complete;
     out.data = std::move(up.buffer);
+    out.hash = actual;
   } else {
     out.status = ChunkOutcome::Status::Failed;
     out.error = "Hash mismatch: expected " + up.hash + ", got " + actual;

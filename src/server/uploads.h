@@ -35,7 +35,8 @@ struct ChunkOutcome {
   enum class Status { Pending, Complete, Failed };
   Status status = Status::Pending;
   std::string error;  // Failed: the response text
-  std::string data;   // Complete: the payload, whose BLAKE3 matched the announced hash
+  std::string data;   // Complete: the payload
+  std::string hash;   // Complete: its BLAKE3, as announced by the upload's first chunk
 };
 
 class UploadTable {

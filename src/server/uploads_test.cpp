@@ -40,8 +40,22 @@ TEST(Uploads, MultiChunkUploadCompletesWithTheVerifiedBytes) {
   const auto out = upload(t, UploadKind::Program, blake3_hex(data), data);
   EXPECT_EQ(out.status, Status::Complete);
   EXPECT_EQ(out.data, data);
+  EXPECT_EQ(out.hash, blake3_hex(data));
   EXPECT_EQ(t.size(), 0U);
   EXPECT_EQ(t.buffered_bytes(), 0U);
+}
+
+TEST(Uploads, TheFirstChunksHashIsTheOneVerified) {
+  UploadTable t({});
+  const std::string data = payload(kChunkSize + 1);
+  const std::string hash = blake3_hex(data);
+  const std::string_view all(data);
+  ASSERT_EQ(t.add(Chunk{UploadKind::Program, 1, hash, 0, 2, all.substr(0, kChunkSize)}, kT0).status,
+            Status::Pending);
+  // A later chunk naming another hash changes nothing: the content is checked against the first.
+  const auto out = t.add(Chunk{UploadKind::Program, 1, "other", 1, 2, all.substr(kChunkSize)}, kT0);
+  EXPECT_EQ(out.status, Status::Complete);
+  EXPECT_EQ(out.hash, hash);
 }
 
 TEST(Uploads, EmptyPayloadIsOneEmptyChunk) {
