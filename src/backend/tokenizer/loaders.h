@@ -21,8 +21,8 @@ TokenizerSpec load_llama2c_tokenizer(const std::filesystem::path& path,
                                      std::optional<uint32_t> vocab_size = std::nullopt);
 
 // A Hugging Face tokenizer.json: byte-level BPE (GPT-2, Llama 3, Qwen) or SentencePiece BPE
-// converted by Hugging Face (Llama 2, Mistral: byte_fallback, U+2581 normaliser), with the bos / eos /
-// add_bos settings of tokenizer_config.json when that path is not empty.
+// converted by Hugging Face (Llama 2, Mistral: byte_fallback, U+2581 normaliser), with the bos /
+// eos / add_bos settings of tokenizer_config.json when that path is not empty.
 TokenizerSpec load_hf_tokenizer(const std::filesystem::path& tokenizer_json,
                                 const std::filesystem::path& tokenizer_config = {});
 

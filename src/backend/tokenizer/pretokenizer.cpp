@@ -92,7 +92,14 @@ std::vector<std::string_view> Splitter::split(std::string_view text) const {
       size_t gap = 0;
       while (start < piece.size()) {
         const int rc = pcre2_match(pattern->code, subject, piece.size(), start, 0, match, nullptr);
-        if (rc < 0) break;  // no further match (or a match error): the rest is one gap
+        if (rc == PCRE2_ERROR_NOMATCH) break;  // the rest is one gap
+        if (rc < 0) {
+          std::array<PCRE2_UCHAR, 256> message{};
+          pcre2_get_error_message(rc, message.data(), message.size());
+          if (match != nullptr) pcre2_match_data_free(match);
+          throw Error(std::string("pre-tokenizer regex failed: ") +
+                      reinterpret_cast<const char*>(message.data()));
+        }
         const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(match);
         if (ov[1] == ov[0]) {  // empty match: step over one character
           start = ov[0] + 1;

@@ -60,6 +60,9 @@ Tokenizer::Tokenizer(TokenizerSpec spec) : spec_(std::move(spec)) {
     const size_t lb = spec_.tokens[b].size();
     return la != lb ? la > lb : a < b;
   });
+  for (uint32_t id : specials_by_length_) {
+    special_first_byte_[static_cast<unsigned char>(spec_.tokens[id][0])] = true;
+  }
   encoder_ = spm ? make_sentencepiece_encoder(spec_) : make_byte_level_encoder(spec_);
 }
 
@@ -102,15 +105,11 @@ std::vector<uint32_t> Tokenizer::encode(std::string_view text, bool add_special)
   if (add_special && spec_.add_bos && spec_.bos) out.push_back(*spec_.bos);
 
   // Special tokens are matched greedily from the left, the longest one at each position.
-  std::array<bool, 256> may_start{};
-  for (uint32_t id : specials_by_length_) {
-    may_start[static_cast<unsigned char>(spec_.tokens[id][0])] = true;
-  }
   bool at_start = true;
   size_t plain_begin = 0;
   for (size_t i = 0; i < text.size();) {
     std::optional<uint32_t> match;
-    if (may_start[static_cast<unsigned char>(text[i])]) {
+    if (special_first_byte_[static_cast<unsigned char>(text[i])]) {
       for (uint32_t id : specials_by_length_) {
         const std::string& s = spec_.tokens[id];
         if (text.compare(i, s.size(), s) == 0) {

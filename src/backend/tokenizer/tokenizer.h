@@ -3,6 +3,7 @@
 // many threads at once.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -65,6 +66,7 @@ class Tokenizer {
   std::vector<std::string> bytes_;                      // decoded bytes per id
   std::unordered_map<std::string, uint32_t> specials_;  // literal text -> id
   std::vector<uint32_t> specials_by_length_;            // longest first: matched greedily
+  std::array<bool, 256> special_first_byte_{};          // bytes a special token can start with
   std::unique_ptr<const Encoder> encoder_;
 };
 
