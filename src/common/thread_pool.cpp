@@ -1,6 +1,7 @@
 #include "common/thread_pool.h"
 
 #include <chrono>
+#include <utility>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -54,13 +55,15 @@ ThreadPool::~ThreadPool() {
 
 void ThreadPool::parallel_for(size_t count, const std::function<void(size_t)>& task) {
   if (count == 0) return;
-  if (workers_.empty() || count == 1) {
-    for (size_t i = 0; i < count; ++i) task(i);
-    return;
-  }
+  error_ = nullptr;
   task_ = &task;
   count_ = count;
   next_.store(0, std::memory_order_relaxed);
+  if (workers_.empty() || count == 1) {
+    drain();
+    if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
+    return;
+  }
   busy_.store(static_cast<uint32_t>(workers_.size()), std::memory_order_relaxed);
   generation_.fetch_add(1, std::memory_order_release);
   notify(job_started_);
@@ -68,12 +71,18 @@ void ThreadPool::parallel_for(size_t count, const std::function<void(size_t)>& t
   for (uint32_t b = busy_.load(std::memory_order_acquire); b != 0;) {
     b = wait_change(busy_, b, job_finished_);
   }
+  if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
 }
 
 void ThreadPool::drain() {
   for (size_t i = next_.fetch_add(1, std::memory_order_relaxed); i < count_;
        i = next_.fetch_add(1, std::memory_order_relaxed)) {
-    (*task_)(i);
+    try {
+      (*task_)(i);
+    } catch (...) {
+      std::lock_guard lock(error_mutex_);
+      if (!error_) error_ = std::current_exception();
+    }
   }
 }
 

@@ -7,6 +7,7 @@
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <mutex>
 #include <thread>
@@ -44,6 +45,8 @@ class ThreadPool {
   std::atomic<uint32_t> generation_{0};  // bumped for each job (and for shutdown)
   std::atomic<uint32_t> busy_{0};        // workers still inside the current job
   std::atomic<bool> stop_{false};
+  std::mutex error_mutex_;
+  std::exception_ptr error_;
   std::mutex sleep_mutex_;
   std::condition_variable job_started_;
   std::condition_variable job_finished_;

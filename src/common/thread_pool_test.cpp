@@ -44,6 +44,20 @@ TEST(ThreadPool, UsesWorkerThreads) {
   EXPECT_EQ(ids.size(), 2U);
 }
 
+TEST(ThreadPool, RethrowsTheFirstTaskException) {
+  ThreadPool pool(2);
+  std::atomic<int> ran{0};
+  EXPECT_THROW(pool.parallel_for(100,
+                                 [&](size_t i) {
+                                   ran.fetch_add(1);
+                                   if (i % 10 == 3) throw std::runtime_error("task failed");
+                                 }),
+               std::runtime_error);
+  EXPECT_EQ(ran.load(), 100);  // the other tasks still ran
+  // The pool stays usable.
+  expect_each_index_once(pool, 50);
+}
+
 TEST(ThreadPool, SingleThreadPoolRunsInline) {
   ThreadPool pool(1);
   EXPECT_EQ(pool.size(), 1U);

@@ -1,0 +1,673 @@
+// AVX-512 kernels (F, BW, VL, DQ, VNNI). Compiled with those flags only; see table.h for the rules
+// this file follows so that none of its code runs on a CPU without them.
+//
+// Matrix products. Every output y[m][n] is computed by the same sequence of instructions whatever
+// the number of rows m in the call, the tile it falls in, or the thread that computes it: lane j of
+// its accumulator sums the products of the elements k = j (mod 16) in increasing k, and the lanes
+// are added in a fixed order at the end. That is what makes a sequence's results independent of
+// the batch it runs in.
+//
+//  - Float weights (F32, F16, BF16): tiles of MR x NR outputs, x and w read as floats (F16 and BF16
+//    rows converted into a per-thread panel first), one FMA per 16 products.
+//  - Quantised weights (Q8_0, Q4_0, Q4_K, Q6_K): activations are quantised to int8 in blocks of
+//    32 (pack_acts) and weights unpacked into unsigned 8-bit values plus per-16-element float
+//    scales (pack_panel). VPDPBUSD forms the exact integer sums of 4 products per lane; the weight
+//    offset (w = q - offset) is folded in by starting each sum at -offset * sum(x) of that
+//    16-element group; the integer sums are converted and scaled by weight scale x activation
+//    scale.
+#include <immintrin.h>
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "backend/kernels/table.h"
+#include "backend/model/quant.h"
+
+namespace pie::kernels::detail {
+namespace avx512 {
+namespace {
+
+using model::GgmlType;
+
+inline uint64_t round_up(uint64_t a, uint64_t b) {
+  return (a + b - 1) / b * b;
+}
+inline size_t min_size(size_t a, size_t b) {
+  return a < b ? a : b;
+}
+inline __mmask16 tail_mask(size_t n) {
+  return n >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1U << n) - 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Integer path: packed activations.
+//
+// A packed row holds round_up(k, 64) int8 values (zero padded) followed by one ActMeta per step of
+// 64 elements: the activation scale and the negated integer sum of each 16-element group.
+
+constexpr uint64_t kStep = 64;
+
+struct ActMeta {
+  float d[4];
+  int32_t ns[4];
+};
+
+size_t packed_act_bytes(uint64_t k) {
+  const uint64_t kp = round_up(k, kStep);
+  return kp + kp / kStep * sizeof(ActMeta);
+}
+
+void pack_acts(const float* x, uint64_t k, std::byte* out) {
+  const uint64_t kp = round_up(k, kStep);
+  auto* q = reinterpret_cast<int8_t*>(out);
+  auto* meta = reinterpret_cast<ActMeta*>(out + kp);
+  for (uint64_t b = 0; b < kp / 32; ++b) {
+    ActMeta& mt = meta[b / 2];
+    const int h = static_cast<int>(b % 2);
+    if (b * 32 >= k) {
+      memset(q + b * 32, 0, 32);
+      mt.d[2 * h] = mt.d[2 * h + 1] = 0;
+      mt.ns[2 * h] = mt.ns[2 * h + 1] = 0;
+      continue;
+    }
+    const __m512 x0 = _mm512_loadu_ps(x + b * 32);
+    const __m512 x1 = _mm512_loadu_ps(x + b * 32 + 16);
+    const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(x0), _mm512_abs_ps(x1)));
+    const float d = amax / 127.0F;
+    const float inv = d != 0 ? 1.0F / d : 0.0F;
+    const __m512i i0 = _mm512_cvtps_epi32(_mm512_mul_ps(x0, _mm512_set1_ps(inv)));
+    const __m512i i1 = _mm512_cvtps_epi32(_mm512_mul_ps(x1, _mm512_set1_ps(inv)));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(q + b * 32), _mm512_cvtsepi32_epi8(i0));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(q + b * 32 + 16), _mm512_cvtsepi32_epi8(i1));
+    mt.d[2 * h] = mt.d[2 * h + 1] = d;
+    mt.ns[2 * h] = -_mm512_reduce_add_epi32(i0);
+    mt.ns[2 * h + 1] = -_mm512_reduce_add_epi32(i1);
+  }
+}
+
+bool uses_packed_acts(GgmlType type) {
+  return type == GgmlType::Q8_0 || type == GgmlType::Q4_0 || type == GgmlType::Q4_K ||
+         type == GgmlType::Q6_K;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Integer path: weight panels. Per step of 64 elements and per row: 64 unsigned 8-bit values, 16
+// float scales (one per lane: lane j covers elements 4j..4j+3), and for Q4_K 16 float mins.
+
+struct Q8_0 {
+  static constexpr int kShift = 7;  // offset 128: the signed values are stored as w + 128
+  static constexpr bool kMin = false;
+  static void unpack(const std::byte* row, uint64_t k, uint64_t s, uint8_t* q, float* ws, float*) {
+    const auto* blk = reinterpret_cast<const model::BlockQ8_0*>(row);
+    const uint64_t nb = k / 32;
+    const uint64_t b0 = 2 * s;
+    const uint64_t b1 = 2 * s + 1;
+    const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk[b0].qs));
+    const __m256i hi = b1 < nb ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk[b1].qs))
+                               : _mm256_setzero_si256();
+    __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+    v = _mm512_xor_si512(v, _mm512_set1_epi8(static_cast<char>(0x80)));
+    _mm512_storeu_si512(q, v);
+    const float d0 = _cvtsh_ss(blk[b0].d);
+    const float d1 = b1 < nb ? _cvtsh_ss(blk[b1].d) : 0.0F;
+    _mm512_storeu_ps(ws, _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(d0), _mm512_set1_ps(d1)));
+  }
+};
+
+struct Q4_0 {
+  static constexpr int kShift = 3;  // offset 8
+  static constexpr bool kMin = false;
+  static void unpack(const std::byte* row, uint64_t k, uint64_t s, uint8_t* q, float* ws, float*) {
+    const auto* blk = reinterpret_cast<const model::BlockQ4_0*>(row);
+    const uint64_t nb = k / 32;
+    const uint64_t b0 = 2 * s;
+    const uint64_t b1 = 2 * s + 1;
+    const __m128i q0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk[b0].qs));
+    const __m128i q1 = b1 < nb ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk[b1].qs))
+                               : _mm_setzero_si128();
+    // [q0, q0, q1, q1]: low nibbles give elements 0-15 of a block, high nibbles 16-31.
+    __m512i v = _mm512_castsi128_si512(q0);
+    v = _mm512_inserti32x4(v, q0, 1);
+    v = _mm512_inserti32x4(v, q1, 2);
+    v = _mm512_inserti32x4(v, q1, 3);
+    v = _mm512_srlv_epi64(v, _mm512_set_epi64(4, 4, 0, 0, 4, 4, 0, 0));
+    v = _mm512_and_si512(v, _mm512_set1_epi8(0x0F));
+    _mm512_storeu_si512(q, v);
+    const float d0 = _cvtsh_ss(blk[b0].d);
+    const float d1 = b1 < nb ? _cvtsh_ss(blk[b1].d) : 0.0F;
+    _mm512_storeu_ps(ws, _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(d0), _mm512_set1_ps(d1)));
+  }
+};
+
+struct Q4_K {
+  static constexpr int kShift = 0;  // no offset: the mins are a separate term
+  static constexpr bool kMin = true;
+  static void unpack(const std::byte* row, uint64_t /*k*/, uint64_t s, uint8_t* q, float* ws,
+                     float* wm) {
+    const auto& blk = reinterpret_cast<const model::BlockQ4_K*>(row)[s / 4];
+    const int i = static_cast<int>(s % 4);
+    const __m256i packed = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk.qs + 32 * i));
+    __m512i v = _mm512_broadcast_i64x4(packed);
+    v = _mm512_srlv_epi64(v, _mm512_set_epi64(4, 4, 4, 4, 0, 0, 0, 0));
+    v = _mm512_and_si512(v, _mm512_set1_epi8(0x0F));
+    _mm512_storeu_si512(q, v);
+    uint8_t sc_a = 0, m_a = 0, sc_b = 0, m_b = 0;
+    model::scale_min_k4(2 * i, blk.scales, &sc_a, &m_a);
+    model::scale_min_k4(2 * i + 1, blk.scales, &sc_b, &m_b);
+    const float d = _cvtsh_ss(blk.d);
+    const float dmin = _cvtsh_ss(blk.dmin);
+    _mm512_storeu_ps(
+        ws, _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(d * sc_a), _mm512_set1_ps(d * sc_b)));
+    _mm512_storeu_ps(
+        wm, _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(dmin * m_a), _mm512_set1_ps(dmin * m_b)));
+  }
+};
+
+struct Q6_K {
+  static constexpr int kShift = 5;  // offset 32
+  static constexpr bool kMin = false;
+  static void unpack(const std::byte* row, uint64_t /*k*/, uint64_t s, uint8_t* q, float* ws,
+                     float*) {
+    const auto& blk = reinterpret_cast<const model::BlockQ6_K*>(row)[s / 4];
+    const int i = static_cast<int>(s % 4);
+    const int g = i / 2;  // which half of 128 elements
+    const int h = i % 2;  // low or high nibbles of ql
+    __m512i lo = _mm512_loadu_si512(blk.ql + 64 * g);
+    if (h != 0) lo = _mm512_srli_epi16(lo, 4);
+    lo = _mm512_and_si512(lo, _mm512_set1_epi8(0x0F));
+    const __m512i qh = _mm512_broadcast_i64x4(
+        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk.qh + 32 * g)));
+    const int64_t s0 = 4 * h;
+    const int64_t s1 = 4 * h + 2;
+    __m512i hi = _mm512_srlv_epi64(qh, _mm512_set_epi64(s1, s1, s1, s1, s0, s0, s0, s0));
+    hi = _mm512_slli_epi16(_mm512_and_si512(hi, _mm512_set1_epi8(0x03)), 4);
+    _mm512_storeu_si512(q, _mm512_or_si512(lo, hi));
+    const float d = _cvtsh_ss(blk.d);
+    const int8_t* sc = blk.scales + 4 * i;
+    const __m512 scales = _mm512_set_ps(sc[3], sc[3], sc[3], sc[3], sc[2], sc[2], sc[2], sc[2],
+                                        sc[1], sc[1], sc[1], sc[1], sc[0], sc[0], sc[0], sc[0]);
+    _mm512_storeu_ps(ws, _mm512_mul_ps(scales, _mm512_set1_ps(d)));
+  }
+};
+
+constexpr int kIntMR = 4;
+constexpr int kIntNR = 4;
+constexpr uint64_t kIntChunkSteps = 32;  // 2048 elements per K chunk
+
+template <class T>
+constexpr size_t int_row_bytes() {
+  return 64 + 64 + (T::kMin ? 64 : 0);
+}
+
+// Unpacks rows [n, n + NR) (rows past n_end are zero) for steps [s0, s1) into the panel layout
+// [step][row][q | scales | mins].
+template <class T>
+void pack_int_panel(const MatmulArgs& a, size_t n, size_t n_end, uint64_t s0, uint64_t s1,
+                    uint8_t* panel) {
+  constexpr size_t rb = int_row_bytes<T>();
+  for (uint64_t s = s0; s < s1; ++s) {
+    uint8_t* step = panel + (s - s0) * kIntNR * rb;
+    for (int r = 0; r < kIntNR; ++r) {
+      uint8_t* dst = step + r * rb;
+      float* ws = reinterpret_cast<float*>(dst + 64);
+      float* wm = T::kMin ? reinterpret_cast<float*>(dst + 128) : nullptr;
+      if (n + r < n_end) {
+        T::unpack(a.w + (n + r) * a.w_row_bytes, a.k, s, dst, ws, wm);
+      } else {
+        memset(dst, 0, rb);
+      }
+    }
+  }
+}
+
+template <class T, int MR>
+void int_tile(const uint8_t* panel, const std::byte* const* xrow, uint64_t kp, uint64_t s0,
+              uint64_t s1, __m512 (&acc)[kIntMR][kIntNR]) {
+  constexpr size_t rb = int_row_bytes<T>();
+  const __m512i lane_group = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
+  for (uint64_t s = s0; s < s1; ++s) {
+    const uint8_t* step = panel + (s - s0) * kIntNR * rb;
+    __m512 dv[MR];
+    __m512i init[MR];
+    [[maybe_unused]] __m512 xs[MR];
+    for (int m = 0; m < MR; ++m) {
+      const auto* meta = reinterpret_cast<const ActMeta*>(xrow[m] + kp) + s;
+      dv[m] = _mm512_permutexvar_ps(lane_group, _mm512_broadcast_f32x4(_mm_loadu_ps(meta->d)));
+      const __m512i ns = _mm512_maskz_permutexvar_epi32(
+          0x1111, lane_group,
+          _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(meta->ns))));
+      init[m] = T::kShift != 0 ? _mm512_slli_epi32(ns, T::kShift) : _mm512_setzero_si512();
+      if constexpr (T::kMin) xs[m] = _mm512_mul_ps(_mm512_cvtepi32_ps(ns), dv[m]);
+    }
+    for (int r = 0; r < kIntNR; ++r) {
+      const uint8_t* wr = step + r * rb;
+      const __m512i w = _mm512_loadu_si512(wr);
+      const __m512 ws = _mm512_loadu_ps(reinterpret_cast<const float*>(wr + 64));
+      for (int m = 0; m < MR; ++m) {
+        const __m512i xq = _mm512_loadu_si512(xrow[m] + s * kStep);
+        const __m512i isum = _mm512_dpbusd_epi32(init[m], w, xq);
+        const __m512 scale = _mm512_mul_ps(ws, dv[m]);
+        acc[m][r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), scale, acc[m][r]);
+      }
+      if constexpr (T::kMin) {
+        const __m512 wm = _mm512_loadu_ps(reinterpret_cast<const float*>(wr + 128));
+        for (int m = 0; m < MR; ++m) acc[m][r] = _mm512_fmadd_ps(wm, xs[m], acc[m][r]);
+      }
+    }
+  }
+}
+
+// Writes the finished outputs of a tile.
+template <int NR_ALLOC, int MR_ALLOC>
+void store_tile(const MatmulArgs& a, size_t m0, int mr, size_t n0, int nr,
+                const __m512 (&acc)[MR_ALLOC][NR_ALLOC]) {
+  for (int m = 0; m < mr; ++m) {
+    for (int r = 0; r < nr; ++r) {
+      float& y = a.y[(m0 + m) * a.ldy + n0 + r];
+      const float v = _mm512_reduce_add_ps(acc[m][r]);
+      y = a.accumulate ? y + v : v;
+    }
+  }
+}
+
+template <class T>
+void int_matmul(const MatmulArgs& a, size_t n_begin, size_t n_end) {
+  constexpr size_t rb = int_row_bytes<T>();
+  const uint64_t kp = round_up(a.k, kStep);
+  const uint64_t steps = kp / kStep;
+  const size_t m_tiles = (a.m + kIntMR - 1) / kIntMR;
+  const bool chunked = steps > kIntChunkSteps;
+  auto* panel = reinterpret_cast<uint8_t*>(thread_scratch(0, kIntChunkSteps * kIntNR * rb));
+  auto* saved =
+      chunked
+          ? reinterpret_cast<__m512*>(thread_scratch(1, m_tiles * kIntMR * kIntNR * sizeof(__m512)))
+          : nullptr;
+  for (size_t n = n_begin; n < n_end; n += kIntNR) {
+    const int nr = static_cast<int>(min_size(kIntNR, n_end - n));
+    for (uint64_t s0 = 0; s0 < steps; s0 += kIntChunkSteps) {
+      const uint64_t s1 = s0 + kIntChunkSteps < steps ? s0 + kIntChunkSteps : steps;
+      pack_int_panel<T>(a, n, n_end, s0, s1, panel);
+      for (size_t t = 0; t < m_tiles; ++t) {
+        const size_t m0 = t * kIntMR;
+        const int mr = static_cast<int>(min_size(kIntMR, a.m - m0));
+        __m512 acc[kIntMR][kIntNR];
+        __m512* state = chunked ? saved + t * kIntMR * kIntNR : nullptr;
+        for (int m = 0; m < kIntMR; ++m) {
+          for (int r = 0; r < kIntNR; ++r) {
+            acc[m][r] = s0 == 0 ? _mm512_setzero_ps() : state[m * kIntNR + r];
+          }
+        }
+        const std::byte* xrow[kIntMR];
+        for (int m = 0; m < kIntMR; ++m) {
+          xrow[m] = a.packed_x + (m0 + (m < mr ? m : 0)) * a.packed_x_row_bytes;
+        }
+        switch (mr) {
+          case 1:
+            int_tile<T, 1>(panel, xrow, kp, s0, s1, acc);
+            break;
+          case 2:
+            int_tile<T, 2>(panel, xrow, kp, s0, s1, acc);
+            break;
+          case 3:
+            int_tile<T, 3>(panel, xrow, kp, s0, s1, acc);
+            break;
+          default:
+            int_tile<T, 4>(panel, xrow, kp, s0, s1, acc);
+            break;
+        }
+        if (s1 == steps) {
+          store_tile(a, m0, mr, n, nr, acc);
+        } else {
+          for (int m = 0; m < kIntMR; ++m) {
+            for (int r = 0; r < kIntNR; ++r) state[m * kIntNR + r] = acc[m][r];
+          }
+        }
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Float path.
+
+constexpr int kFloatMR = 4;
+constexpr int kFloatNR = 6;
+constexpr uint64_t kFloatChunk = 512;  // elements of K per chunk
+
+inline void convert_to_f32(GgmlType type, const std::byte* src, float* dst, uint64_t n) {
+  uint64_t i = 0;
+  if (type == GgmlType::F16) {
+    const auto* h = reinterpret_cast<const uint16_t*>(src);
+    for (; i + 16 <= n; i += 16) {
+      _mm512_storeu_ps(
+          dst + i, _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(h + i))));
+    }
+    for (; i < n; ++i) dst[i] = _cvtsh_ss(h[i]);
+  } else {  // BF16
+    const auto* h = reinterpret_cast<const uint16_t*>(src);
+    for (; i + 16 <= n; i += 16) {
+      const __m512i wide =
+          _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(h + i)));
+      _mm512_storeu_ps(dst + i, _mm512_castsi512_ps(_mm512_slli_epi32(wide, 16)));
+    }
+    for (; i < n; ++i) {
+      const uint32_t bits = static_cast<uint32_t>(h[i]) << 16;
+      memcpy(dst + i, &bits, sizeof bits);
+    }
+  }
+}
+
+template <int MR>
+void float_tile(const float* const* w, size_t ldw, const float* const* x, uint64_t k0, uint64_t k1,
+                __m512 (&acc)[kFloatMR][kFloatNR]) {
+  uint64_t k = k0;
+  for (; k + 16 <= k1; k += 16) {
+    __m512 xv[MR];
+    for (int m = 0; m < MR; ++m) xv[m] = _mm512_loadu_ps(x[m] + k);
+    for (int r = 0; r < kFloatNR; ++r) {
+      const __m512 wv = _mm512_loadu_ps(w[r] + (k - k0) * ldw);
+      for (int m = 0; m < MR; ++m) acc[m][r] = _mm512_fmadd_ps(xv[m], wv, acc[m][r]);
+    }
+  }
+  if (k < k1) {
+    const __mmask16 mask = tail_mask(k1 - k);
+    __m512 xv[MR];
+    for (int m = 0; m < MR; ++m) xv[m] = _mm512_maskz_loadu_ps(mask, x[m] + k);
+    for (int r = 0; r < kFloatNR; ++r) {
+      const __m512 wv = _mm512_maskz_loadu_ps(mask, w[r] + (k - k0) * ldw);
+      for (int m = 0; m < MR; ++m) acc[m][r] = _mm512_fmadd_ps(xv[m], wv, acc[m][r]);
+    }
+  }
+}
+
+void float_matmul(const MatmulArgs& a, size_t n_begin, size_t n_end) {
+  const bool convert = a.type != GgmlType::F32;
+  const uint64_t chunks = (a.k + kFloatChunk - 1) / kFloatChunk;
+  const size_t m_tiles = (a.m + kFloatMR - 1) / kFloatMR;
+  float* panel =
+      convert ? reinterpret_cast<float*>(thread_scratch(0, kFloatNR * kFloatChunk * sizeof(float)))
+              : nullptr;
+  auto* saved = chunks > 1 ? reinterpret_cast<__m512*>(
+                                 thread_scratch(1, m_tiles * kFloatMR * kFloatNR * sizeof(__m512)))
+                           : nullptr;
+  const size_t elem = a.type == GgmlType::F32 ? 4 : 2;
+  for (size_t n = n_begin; n < n_end; n += kFloatNR) {
+    const int nr = static_cast<int>(min_size(kFloatNR, n_end - n));
+    for (uint64_t c = 0; c < chunks; ++c) {
+      const uint64_t k0 = c * kFloatChunk;
+      const uint64_t k1 = k0 + kFloatChunk < a.k ? k0 + kFloatChunk : a.k;
+      // Weight rows of this chunk, as pointers that float_tile offsets by (k - k0). Missing rows
+      // repeat the last one: their outputs are computed but never stored.
+      const float* w[kFloatNR];
+      for (int r = 0; r < kFloatNR; ++r) {
+        const size_t row = n + (r < nr ? r : nr - 1);
+        if (convert) {
+          float* dst = panel + r * kFloatChunk;
+          if (r < nr) convert_to_f32(a.type, a.w + row * a.w_row_bytes + k0 * elem, dst, k1 - k0);
+          w[r] = r < nr ? dst : panel + (nr - 1) * kFloatChunk;
+        } else {
+          w[r] = reinterpret_cast<const float*>(a.w + row * a.w_row_bytes) + k0;
+        }
+      }
+      for (size_t t = 0; t < m_tiles; ++t) {
+        const size_t m0 = t * kFloatMR;
+        const int mr = static_cast<int>(min_size(kFloatMR, a.m - m0));
+        __m512 acc[kFloatMR][kFloatNR];
+        __m512* state = chunks > 1 ? saved + t * kFloatMR * kFloatNR : nullptr;
+        for (int m = 0; m < kFloatMR; ++m) {
+          for (int r = 0; r < kFloatNR; ++r) {
+            acc[m][r] = c == 0 ? _mm512_setzero_ps() : state[m * kFloatNR + r];
+          }
+        }
+        const float* x[kFloatMR];
+        for (int m = 0; m < kFloatMR; ++m) x[m] = a.x + (m0 + (m < mr ? m : 0)) * a.ldx;
+        switch (mr) {
+          case 1:
+            float_tile<1>(w, 1, x, k0, k1, acc);
+            break;
+          case 2:
+            float_tile<2>(w, 1, x, k0, k1, acc);
+            break;
+          case 3:
+            float_tile<3>(w, 1, x, k0, k1, acc);
+            break;
+          default:
+            float_tile<4>(w, 1, x, k0, k1, acc);
+            break;
+        }
+        if (c + 1 == chunks) {
+          store_tile(a, m0, mr, n, nr, acc);
+        } else {
+          for (int m = 0; m < kFloatMR; ++m) {
+            for (int r = 0; r < kFloatNR; ++r) state[m * kFloatNR + r] = acc[m][r];
+          }
+        }
+      }
+    }
+  }
+}
+
+void matmul(const MatmulArgs& a, size_t n_begin, size_t n_end) {
+  switch (a.type) {
+    case GgmlType::Q8_0:
+      return int_matmul<Q8_0>(a, n_begin, n_end);
+    case GgmlType::Q4_0:
+      return int_matmul<Q4_0>(a, n_begin, n_end);
+    case GgmlType::Q4_K:
+      return int_matmul<Q4_K>(a, n_begin, n_end);
+    case GgmlType::Q6_K:
+      return int_matmul<Q6_K>(a, n_begin, n_end);
+    default:
+      return float_matmul(a, n_begin, n_end);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Element-wise kernels.
+
+// exp(x) for 16 lanes: range reduction by ln 2 and a degree-6 polynomial (relative error ~2 ulp);
+// exp(-inf) = 0, large x saturate to +inf.
+inline __m512 exp_ps(__m512 x) {
+  const __m512 log2e = _mm512_set1_ps(1.44269504088896341F);
+  const __m512 ln2_hi = _mm512_set1_ps(0.693359375F);
+  const __m512 ln2_lo = _mm512_set1_ps(-2.12194440e-4F);
+  x = _mm512_max_ps(_mm512_min_ps(x, _mm512_set1_ps(88.7F)), _mm512_set1_ps(-104.0F));
+  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, log2e), _MM_FROUND_TO_NEAREST_INT);
+  __m512 r = _mm512_fnmadd_ps(n, ln2_hi, x);
+  r = _mm512_fnmadd_ps(n, ln2_lo, r);
+  __m512 p = _mm512_set1_ps(1.9875691500e-4F);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3F));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3F));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2F));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1F));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1F));
+  p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0F)));
+  return _mm512_scalef_ps(p, n);
+}
+
+void rmsnorm(const float* x, const float* w, float eps, float* y, size_t n) {
+  __m512 ss = _mm512_setzero_ps();
+  for (size_t i = 0; i < n; i += 16) {
+    const __m512 v = _mm512_maskz_loadu_ps(tail_mask(n - i), x + i);
+    ss = _mm512_fmadd_ps(v, v, ss);
+  }
+  const float inv = 1.0F / sqrtf(_mm512_reduce_add_ps(ss) / static_cast<float>(n) + eps);
+  const __m512 iv = _mm512_set1_ps(inv);
+  for (size_t i = 0; i < n; i += 16) {
+    const __mmask16 mask = tail_mask(n - i);
+    const __m512 v = _mm512_maskz_loadu_ps(mask, x + i);
+    _mm512_mask_storeu_ps(y + i, mask,
+                          _mm512_mul_ps(_mm512_mul_ps(v, iv), _mm512_maskz_loadu_ps(mask, w + i)));
+  }
+}
+
+void swiglu(const float* gate, const float* up, float* out, size_t n) {
+  for (size_t i = 0; i < n; i += 16) {
+    const __mmask16 mask = tail_mask(n - i);
+    const __m512 g = _mm512_maskz_loadu_ps(mask, gate + i);
+    const __m512 u = _mm512_maskz_loadu_ps(mask, up + i);
+    const __m512 e = exp_ps(_mm512_sub_ps(_mm512_setzero_ps(), g));
+    const __m512 silu = _mm512_div_ps(g, _mm512_add_ps(_mm512_set1_ps(1.0F), e));
+    _mm512_mask_storeu_ps(out + i, mask, _mm512_mul_ps(silu, u));
+  }
+}
+
+void add(const float* x, float* y, size_t n) {
+  for (size_t i = 0; i < n; i += 16) {
+    const __mmask16 mask = tail_mask(n - i);
+    _mm512_mask_storeu_ps(
+        y + i, mask,
+        _mm512_add_ps(_mm512_maskz_loadu_ps(mask, y + i), _mm512_maskz_loadu_ps(mask, x + i)));
+  }
+}
+
+void store_row(const float* x, GgmlType type, std::byte* dst, size_t n) {
+  if (type != GgmlType::F16) {
+    memcpy(dst, x, n * sizeof(float));
+    return;
+  }
+  auto* h = reinterpret_cast<uint16_t*>(dst);
+  for (size_t i = 0; i < n; i += 16) {
+    const __mmask16 mask = tail_mask(n - i);
+    const __m256i v =
+        _mm512_cvtps_ph(_mm512_maskz_loadu_ps(mask, x + i), _MM_FROUND_TO_NEAREST_INT);
+    _mm256_mask_storeu_epi16(h + i, mask, v);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Attention. For each query token and head: scores of the attended slots, softmax over them, and
+// the weighted sum of values, each computed in logical slot order so that the result does not
+// depend on the page size or on which physical pages hold the sequence.
+
+inline __m512 load_kv(const std::byte* p, GgmlType type, size_t i, __mmask16 mask) {
+  if (type == GgmlType::F16) {
+    return _mm512_cvtph_ps(
+        _mm256_maskz_loadu_epi16(mask, reinterpret_cast<const uint16_t*>(p) + i));
+  }
+  return _mm512_maskz_loadu_ps(mask, reinterpret_cast<const float*>(p) + i);
+}
+
+constexpr size_t kMaxHeadVectors = 16;  // head_dim up to 256
+
+template <class F>
+void for_each_attended(const AttentionArgs& a, size_t t, size_t len, F&& f) {
+  if (a.mask_runs == nullptr || a.mask_runs[t] == nullptr) {
+    f(size_t{0}, len);
+    return;
+  }
+  size_t pos = 0;
+  for (size_t r = 0; r < a.mask_sizes[t]; ++r) {
+    const size_t run = a.mask_runs[t][r];
+    if (r % 2 == 0 && run > 0) f(pos, pos + run);
+    pos += run;
+  }
+}
+
+void attention(const AttentionArgs& a) {
+  const size_t elem = a.kv.type == GgmlType::F16 ? 2 : 4;
+  const size_t ps = a.kv.page_size;
+  const size_t hd = a.head_dim;
+  const size_t nv = (hd + 15) / 16;
+  auto slot_ptr = [&](const std::byte* const* pages, size_t slot) {
+    return pages[slot / ps] + (a.kv_head * ps + slot % ps) * hd * elem;
+  };
+  for (size_t t = 0; t < a.count; ++t) {
+    const size_t len = a.context + a.first + t + 1;
+    const size_t stride = round_up(len, 16);
+    float* scores = a.scratch;  // [group][stride]
+    for (size_t i = 0; i < a.group * stride; i += 16)
+      _mm512_storeu_ps(scores + i, _mm512_setzero_ps());
+    __m512 q[8][kMaxHeadVectors];
+    const size_t groups_at_once = a.group < 8 ? a.group : 8;
+    for (size_t g0 = 0; g0 < a.group; g0 += groups_at_once) {
+      const size_t gn = min_size(groups_at_once, a.group - g0);
+      for (size_t g = 0; g < gn; ++g) {
+        const float* qp = a.q + t * a.ldq + (a.kv_head * a.group + g0 + g) * hd;
+        for (size_t v = 0; v < nv; ++v)
+          q[g][v] = _mm512_maskz_loadu_ps(tail_mask(hd - 16 * v), qp + 16 * v);
+      }
+      for_each_attended(a, t, len, [&](size_t b, size_t e) {
+        for (size_t j = b; j < e; ++j) {
+          const std::byte* kp = slot_ptr(a.kv.k_pages, j);
+          __m512 kv[kMaxHeadVectors];
+          for (size_t v = 0; v < nv; ++v)
+            kv[v] = load_kv(kp, a.kv.type, 16 * v, tail_mask(hd - 16 * v));
+          for (size_t g = 0; g < gn; ++g) {
+            __m512 acc = _mm512_mul_ps(q[g][0], kv[0]);
+            for (size_t v = 1; v < nv; ++v) acc = _mm512_fmadd_ps(q[g][v], kv[v], acc);
+            scores[(g0 + g) * stride + j] = _mm512_reduce_add_ps(acc) * a.scale;
+          }
+        }
+      });
+    }
+    for (size_t g = 0; g < a.group; ++g) {
+      float* s = scores + g * stride;
+      __m512 mx = _mm512_set1_ps(-INFINITY);
+      for_each_attended(a, t, len, [&](size_t b, size_t e) {
+        for (size_t j = b; j < e; j += 16) {
+          mx = _mm512_max_ps(
+              mx, _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), tail_mask(e - j), s + j));
+        }
+      });
+      const __m512 max_v = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
+      for_each_attended(a, t, len, [&](size_t b, size_t e) {
+        for (size_t j = b; j < e; j += 16) {
+          const __mmask16 mask = tail_mask(e - j);
+          _mm512_mask_storeu_ps(s + j, mask,
+                                exp_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(mask, s + j), max_v)));
+        }
+      });
+      // Masked slots hold 0, so the sum runs over the whole row in logical order.
+      __m512 sum = _mm512_setzero_ps();
+      for (size_t j = 0; j < stride; j += 16) sum = _mm512_add_ps(sum, _mm512_loadu_ps(s + j));
+      const float total = _mm512_reduce_add_ps(sum);
+      const float inv = total > 0 ? 1.0F / total : 0.0F;
+      for (size_t j = 0; j < stride; j += 16) {
+        _mm512_storeu_ps(s + j, _mm512_mul_ps(_mm512_loadu_ps(s + j), _mm512_set1_ps(inv)));
+      }
+    }
+    for (size_t g0 = 0; g0 < a.group; g0 += groups_at_once) {
+      const size_t gn = min_size(groups_at_once, a.group - g0);
+      __m512(&o)[8][kMaxHeadVectors] = q;  // reuse the registers of q as output accumulators
+      for (size_t g = 0; g < gn; ++g) {
+        for (size_t v = 0; v < nv; ++v) o[g][v] = _mm512_setzero_ps();
+      }
+      for_each_attended(a, t, len, [&](size_t b, size_t e) {
+        for (size_t j = b; j < e; ++j) {
+          const std::byte* vp = slot_ptr(a.kv.v_pages, j);
+          __m512 vv[kMaxHeadVectors];
+          for (size_t v = 0; v < nv; ++v)
+            vv[v] = load_kv(vp, a.kv.type, 16 * v, tail_mask(hd - 16 * v));
+          for (size_t g = 0; g < gn; ++g) {
+            const __m512 p = _mm512_set1_ps(scores[(g0 + g) * stride + j]);
+            for (size_t v = 0; v < nv; ++v) o[g][v] = _mm512_fmadd_ps(p, vv[v], o[g][v]);
+          }
+        }
+      });
+      for (size_t g = 0; g < gn; ++g) {
+        float* op = a.out + t * a.ldout + (a.kv_head * a.group + g0 + g) * hd;
+        for (size_t v = 0; v < nv; ++v)
+          _mm512_mask_storeu_ps(op + 16 * v, tail_mask(hd - 16 * v), o[g][v]);
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace avx512
+
+const KernelTable& avx512_table() {
+  static const KernelTable table{avx512::packed_act_bytes,
+                                 avx512::pack_acts,
+                                 avx512::uses_packed_acts,
+                                 avx512::matmul,
+                                 avx512::rmsnorm,
+                                 avx512::swiglu,
+                                 avx512::add,
+                                 avx512::store_row,
+                                 avx512::attention};
+  return table;
+}
+
+}  // namespace pie::kernels::detail

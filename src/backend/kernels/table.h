@@ -1,0 +1,92 @@
+// The interface between the ISA-independent drivers (matmul.cpp, ops.cpp) and the per-ISA
+// translation units (scalar.cpp, avx2.cpp, avx512.cpp). Internal to the kernels folder.
+//
+// The per-ISA files are compiled with that level's instruction flags. So that no function compiled
+// with AVX-512 instructions can be picked by the linker for a caller on another path, those files
+// include only this header, <immintrin.h> and C headers, keep everything in an ISA-named namespace,
+// and use no standard-library template: the only way in is the function table below.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "backend/model/ggml_type.h"
+
+namespace pie::kernels::detail {
+
+// y[m][n] (+)= sum_k x[m][k] * w[n][k] for the output rows n in [n_begin, n_end).
+struct MatmulArgs {
+  model::GgmlType type;  // of the weights
+  const std::byte* w;    // row n starts at w + n * w_row_bytes
+  uint64_t w_row_bytes;
+  uint64_t k;  // row length
+  // Inputs: float rows (float weight types), or activations packed by pack_acts (integer path).
+  const float* x;
+  size_t ldx;
+  const std::byte* packed_x;
+  size_t packed_x_row_bytes;
+  size_t m;
+  float* y;
+  size_t ldy;
+  bool accumulate;  // add to y instead of overwriting it
+};
+
+// One sequence's keys and values for one layer, in pages of `page_size` slots. Within a page the
+// keys of kv head h, slot s start at k_pages[p] + (h * page_size + s) * head_dim elements.
+struct PagedKvArgs {
+  const std::byte* const* k_pages;
+  const std::byte* const* v_pages;
+  size_t page_size;
+  model::GgmlType type;  // F32 or F16
+};
+
+// Attention of `count` query tokens of one sequence, for the query heads of one kv head.
+struct AttentionArgs {
+  PagedKvArgs kv;
+  size_t head_dim;
+  size_t kv_head;
+  size_t group;    // query heads per kv head; query head of (kv_head, g) = kv_head * group + g
+  size_t context;  // C: slots before the first token of the pass
+  size_t first;    // index of the first query token in this call (within the pass)
+  size_t count;    // query tokens in this call
+  const float* q;  // token t, head h: q + t * ldq + h * head_dim (t relative to `first`)
+  size_t ldq;
+  float* out;  // same layout as q
+  size_t ldout;
+  float scale;  // applied to q.k
+  // Mask row of token t (relative to `first`): runs alternating attend, skip over C + first + t + 1
+  // slots; nullptr rows mean causal (attend to everything up to and including the token).
+  const uint32_t* const* mask_runs;
+  const size_t* mask_sizes;
+  float* scratch;  // at least count * group * (context + first + count) floats
+};
+
+struct KernelTable {
+  // Integer path (quantised weight types): bytes of one packed activation row of length k (a
+  // multiple of 32), and the packing of a row of k floats.
+  size_t (*packed_act_bytes)(uint64_t k);
+  void (*pack_acts)(const float* x, uint64_t k, std::byte* out);
+  // Whether `type` goes through pack_acts (otherwise x is read as floats).
+  bool (*uses_packed_acts)(model::GgmlType type);
+  void (*matmul)(const MatmulArgs& args, size_t n_begin, size_t n_end);
+
+  // y[i] = x[i] / rms(x) * w[i]
+  void (*rmsnorm)(const float* x, const float* w, float eps, float* y, size_t n);
+  // out[i] = silu(gate[i]) * up[i]
+  void (*swiglu)(const float* gate, const float* up, float* out, size_t n);
+  // y[i] += x[i]
+  void (*add)(const float* x, float* y, size_t n);
+  // Stores a row of n floats as `type` (F32 or F16).
+  void (*store_row)(const float* x, model::GgmlType type, std::byte* dst, size_t n);
+  void (*attention)(const AttentionArgs& args);
+};
+
+const KernelTable& scalar_table();
+const KernelTable& avx2_table();
+const KernelTable& avx512_table();
+
+// A per-thread buffer of at least `bytes` bytes, 64-byte aligned, reused across calls (never
+// shrinks). `slot` picks one of a few independent buffers.
+std::byte* thread_scratch(unsigned slot, size_t bytes);
+
+}  // namespace pie::kernels::detail
