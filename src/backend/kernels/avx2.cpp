@@ -493,6 +493,27 @@ void add(const float* x, float* y, size_t n) {
   }
 }
 
+void softmax(const float* x, size_t n, float scale, float* out) {
+  float mx = -INFINITY;
+  for (size_t i = 0; i < n; ++i) mx = x[i] > mx ? x[i] : mx;
+  const __m256 max_v = _mm256_set1_ps(mx);
+  const __m256 scale_v = _mm256_set1_ps(scale);
+  __m256 sum = _mm256_setzero_ps();
+  for (size_t i = 0; i < n; i += 8) {
+    const __m256i mask = tail_mask(n - i);
+    const __m256 e = _mm256_and_ps(
+        _mm256_castsi256_ps(mask),
+        exp_ps(_mm256_mul_ps(_mm256_sub_ps(_mm256_maskload_ps(x + i, mask), max_v), scale_v)));
+    _mm256_maskstore_ps(out + i, mask, e);
+    sum = _mm256_add_ps(sum, e);
+  }
+  const __m256 inv = _mm256_set1_ps(1.0F / hsum(sum));
+  for (size_t i = 0; i < n; i += 8) {
+    const __m256i mask = tail_mask(n - i);
+    _mm256_maskstore_ps(out + i, mask, _mm256_mul_ps(_mm256_maskload_ps(out + i, mask), inv));
+  }
+}
+
 void store_row(const float* x, GgmlType type, std::byte* dst, size_t n) {
   if (type != GgmlType::F16) {
     memcpy(dst, x, n * sizeof(float));
@@ -607,15 +628,18 @@ void attention(const AttentionArgs& a) {
 }  // namespace avx2
 
 const KernelTable& avx2_table() {
-  static const KernelTable table{avx2::packed_act_bytes,
-                                 avx2::pack_acts,
-                                 avx2::uses_packed_acts,
-                                 avx2::matmul,
-                                 avx2::rmsnorm,
-                                 avx2::swiglu,
-                                 avx2::add,
-                                 avx2::store_row,
-                                 avx2::attention};
+  static const KernelTable table{
+      .packed_act_bytes = avx2::packed_act_bytes,
+      .pack_acts = avx2::pack_acts,
+      .uses_packed_acts = avx2::uses_packed_acts,
+      .matmul = avx2::matmul,
+      .rmsnorm = avx2::rmsnorm,
+      .swiglu = avx2::swiglu,
+      .add = avx2::add,
+      .softmax = avx2::softmax,
+      .store_row = avx2::store_row,
+      .attention = avx2::attention,
+  };
   return table;
 }
 

@@ -521,6 +521,29 @@ void add(const float* x, float* y, size_t n) {
   }
 }
 
+void softmax(const float* x, size_t n, float scale, float* out) {
+  __m512 mx = _mm512_set1_ps(-INFINITY);
+  for (size_t i = 0; i < n; i += 16) {
+    mx = _mm512_max_ps(mx, _mm512_mask_loadu_ps(mx, tail_mask(n - i), x + i));
+  }
+  const __m512 max_v = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
+  const __m512 scale_v = _mm512_set1_ps(scale);
+  __m512 sum = _mm512_setzero_ps();
+  for (size_t i = 0; i < n; i += 16) {
+    const __mmask16 mask = tail_mask(n - i);
+    const __m512 e = _mm512_maskz_mov_ps(
+        mask,
+        exp_ps(_mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(mask, x + i), max_v), scale_v)));
+    _mm512_mask_storeu_ps(out + i, mask, e);
+    sum = _mm512_add_ps(sum, e);
+  }
+  const __m512 inv = _mm512_set1_ps(1.0F / _mm512_reduce_add_ps(sum));
+  for (size_t i = 0; i < n; i += 16) {
+    const __mmask16 mask = tail_mask(n - i);
+    _mm512_mask_storeu_ps(out + i, mask, _mm512_mul_ps(_mm512_maskz_loadu_ps(mask, out + i), inv));
+  }
+}
+
 void store_row(const float* x, GgmlType type, std::byte* dst, size_t n) {
   if (type != GgmlType::F16) {
     memcpy(dst, x, n * sizeof(float));
@@ -658,15 +681,18 @@ void attention(const AttentionArgs& a) {
 }  // namespace avx512
 
 const KernelTable& avx512_table() {
-  static const KernelTable table{avx512::packed_act_bytes,
-                                 avx512::pack_acts,
-                                 avx512::uses_packed_acts,
-                                 avx512::matmul,
-                                 avx512::rmsnorm,
-                                 avx512::swiglu,
-                                 avx512::add,
-                                 avx512::store_row,
-                                 avx512::attention};
+  static const KernelTable table{
+      .packed_act_bytes = avx512::packed_act_bytes,
+      .pack_acts = avx512::pack_acts,
+      .uses_packed_acts = avx512::uses_packed_acts,
+      .matmul = avx512::matmul,
+      .rmsnorm = avx512::rmsnorm,
+      .swiglu = avx512::swiglu,
+      .add = avx512::add,
+      .softmax = avx512::softmax,
+      .store_row = avx512::store_row,
+      .attention = avx512::attention,
+  };
   return table;
 }
 

@@ -64,6 +64,9 @@ void rope(float* x, size_t ldx, size_t rows, size_t heads, size_t head_dim,
           std::span<const uint32_t> positions, std::span<const float> inv_freq,
           model::RopeStyle style);
 
+// probs = softmax(x * scale) over n elements (the maximum subtracted first).
+void softmax(const float* x, size_t n, float scale, float* probs);
+
 // Stores a row of n floats as F32 or F16.
 void store_row(const float* x, model::GgmlType type, std::byte* dst, size_t n);
 

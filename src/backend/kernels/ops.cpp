@@ -226,6 +226,11 @@ void rope(float* x, size_t ldx, size_t rows, size_t heads, size_t head_dim,
   }
 }
 
+void softmax(const float* x, size_t n, float scale, float* probs) {
+  if (n == 0) return;
+  table().softmax(x, n, scale, probs);
+}
+
 void store_row(const float* x, GgmlType type, std::byte* dst, size_t n) {
   table().store_row(x, type, dst, n);
 }

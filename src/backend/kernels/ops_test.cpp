@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -92,6 +93,29 @@ TEST_P(Ops, StoreRowRoundsToHalfLikeTheReference) {
   std::vector<float> copy(77);
   store_row(x.data(), GgmlType::F32, reinterpret_cast<std::byte*>(copy.data()), x.size());
   EXPECT_EQ(copy, x);
+}
+
+TEST_P(Ops, SoftmaxMatchesDefinition) {
+  for (size_t n : {1UL, 7UL, 100UL, 5000UL}) {
+    for (float scale : {1.0F, 0.5F, 1e6F}) {
+      const std::vector<float> x = random_vector(n, 12, 5.0F);
+      std::vector<float> p(n);
+      softmax(x.data(), n, scale, p.data());
+      const double mx = *std::max_element(x.begin(), x.end());
+      double sum = 0;
+      for (float v : x) sum += std::exp((v - mx) * scale);
+      double total = 0;
+      for (size_t i = 0; i < n; ++i) {
+        const double arg = (x[i] - mx) * scale;
+        const double expect = std::exp(arg) / sum;
+        // The argument is formed in float: its rounding error grows with its size.
+        const double rel = 2e-6 + 2e-7 * std::fabs(arg);
+        ASSERT_NEAR(p[i], expect, rel * expect + 1e-30) << n << " " << scale << " " << i;
+        total += p[i];
+      }
+      EXPECT_NEAR(total, 1.0, 1e-5);
+    }
+  }
 }
 
 PIE_INSTANTIATE_PER_ISA(Ops);

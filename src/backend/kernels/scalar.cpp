@@ -157,6 +157,18 @@ void add(const float* x, float* y, size_t n) {
   for (size_t i = 0; i < n; ++i) y[i] += x[i];
 }
 
+void softmax(const float* x, size_t n, float scale, float* out) {
+  float mx = -INFINITY;
+  for (size_t i = 0; i < n; ++i) mx = std::fmax(mx, x[i]);
+  double sum = 0;
+  for (size_t i = 0; i < n; ++i) {
+    out[i] = std::exp((x[i] - mx) * scale);
+    sum += out[i];
+  }
+  const float inv = static_cast<float>(1.0 / sum);
+  for (size_t i = 0; i < n; ++i) out[i] *= inv;
+}
+
 void store_row(const float* x, GgmlType type, std::byte* dst, size_t n) {
   if (type == GgmlType::F16) {
     auto* h = reinterpret_cast<uint16_t*>(dst);
@@ -221,8 +233,18 @@ void attention(const AttentionArgs& a) {
 }  // namespace
 
 const KernelTable& scalar_table() {
-  static const KernelTable table{packed_act_bytes, pack_acts, uses_packed_acts, matmul,   rmsnorm,
-                                 swiglu,           add,       store_row,        attention};
+  static const KernelTable table{
+      .packed_act_bytes = packed_act_bytes,
+      .pack_acts = pack_acts,
+      .uses_packed_acts = uses_packed_acts,
+      .matmul = matmul,
+      .rmsnorm = rmsnorm,
+      .swiglu = swiglu,
+      .add = add,
+      .softmax = softmax,
+      .store_row = store_row,
+      .attention = attention,
+  };
   return table;
 }
 

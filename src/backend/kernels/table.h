@@ -76,6 +76,8 @@ struct KernelTable {
   void (*swiglu)(const float* gate, const float* up, float* out, size_t n);
   // y[i] += x[i]
   void (*add)(const float* x, float* y, size_t n);
+  // out[i] = exp((x[i] - max(x)) * scale) / sum over i of the same.
+  void (*softmax)(const float* x, size_t n, float scale, float* out);
   // Stores a row of n floats as `type` (F32 or F16).
   void (*store_row)(const float* x, model::GgmlType type, std::byte* dst, size_t n);
   void (*attention)(const AttentionArgs& args);
