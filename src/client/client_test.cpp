@@ -5,10 +5,14 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/websocket.hpp>
 #include <thread>
 
 #include "common/blake3.h"
 #include "common/error.h"
+#include "protocol/client_messages.h"
 #include "server/auth.h"
 #include "server/server.h"
 #include "server/testing/fake_engine.h"
@@ -21,6 +25,7 @@ using ::testing::StartsWith;
 using namespace std::chrono_literals;
 
 constexpr const char* kSecret = "client-test-secret";
+constexpr size_t kChunk = 262144;
 
 std::string pattern(size_t n) {  // what FakeEngine's "blob:<n>" sends
   std::string s(n, '\0');
@@ -189,6 +194,66 @@ TEST_F(ClientTest, ClosingEndsTheInstancesOnTheServer) {
   EXPECT_EQ(terminations[0].instance_id, inst.id());
   EXPECT_EQ(terminations[0].message, "socket terminated");
   EXPECT_THAT(error_of([&] { inst.send("x"); }), HasSubstr("closed"));
+}
+
+// A server that answers the first request with a scripted list of frames, to show the client
+// what the real server never sends: corrupt and disordered blob downloads.
+class ScriptedServer {
+ public:
+  explicit ScriptedServer(std::function<std::vector<protocol::ServerMessage>(uint32_t)> script)
+      : acceptor_(ioc_, {boost::asio::ip::make_address("127.0.0.1"), 0}) {
+    thread_ = std::thread([this, script = std::move(script)] {
+      namespace websocket = boost::beast::websocket;
+      websocket::stream<boost::asio::ip::tcp::socket> ws(acceptor_.accept());
+      ws.accept();
+      ws.binary(true);
+      boost::beast::flat_buffer buffer;
+      ws.read(buffer);
+      const auto data = buffer.data();
+      const auto request = protocol::decode_client_message(
+          std::string_view(static_cast<const char*>(data.data()), data.size()));
+      for (const auto& m : script(*protocol::corr_id_of(request))) {
+        ws.write(boost::asio::buffer(protocol::encode(m)));
+      }
+      boost::beast::error_code ec;
+      while (!ec) ws.read(buffer, ec);  // until the client leaves
+    });
+  }
+  ~ScriptedServer() { thread_.join(); }
+  std::string url() const {
+    return "ws://127.0.0.1:" + std::to_string(acceptor_.local_endpoint().port());
+  }
+
+ private:
+  boost::asio::io_context ioc_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  std::thread thread_;
+};
+
+TEST(ClientDownloads, CorruptAndDisorderedBlobsAreDroppedGoodOnesDelivered) {
+  const std::string id = "8d1c3a0e-1111-4a52-9c4e-2f0a8d6b1e97";
+  const std::string good(kChunk + 3, 'g');
+  const std::string good_hash = blake3_hex(good);
+  ScriptedServer server([&](uint32_t corr_id) {
+    using protocol::DownloadBlob;
+    return std::vector<protocol::ServerMessage>{
+        protocol::Response{corr_id, true, id},
+        DownloadBlob{0, id, blake3_hex("expected"), 0, 1, "tampered"},  // hash mismatch
+        DownloadBlob{0, id, good_hash, 1, 2, good.substr(kChunk)},      // starts at chunk 1
+        DownloadBlob{0, id, good_hash, 0, 2, good.substr(0, kChunk)},
+        DownloadBlob{0, id, good_hash, 1, 2, good.substr(kChunk)},
+        protocol::InstanceEvent{id, 3, "boom"},
+    };
+  });
+  Client c(server.url());
+  Instance inst = c.launch_instance("whatever");
+  EXPECT_EQ(inst.id(), id);
+  const Event blob = inst.recv();
+  EXPECT_EQ(blob.kind, EventKind::Blob);
+  EXPECT_EQ(blob.data, good);
+  const Event end = inst.recv();
+  EXPECT_EQ(end.kind, EventKind::Exception);
+  EXPECT_EQ(end.data, "boom");
 }
 
 }  // namespace

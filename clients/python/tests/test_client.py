@@ -156,3 +156,40 @@ def test_wire_bytes_a_raw_peer_sees(server):
             assert reply == {"type": "response", "corr_id": 8, "successful": True,
                              "result": "false"}
     run(main())
+
+
+def test_corrupt_and_disordered_blobs_are_dropped():
+    """A scripted server sends what the real one never does: a tampered blob and a blob whose
+    chunks start in the middle. Both are dropped; the good blob and the end still arrive."""
+    instance_id = "8d1c3a0e-1111-4a52-9c4e-2f0a8d6b1e97"
+    good = b"g" * (CHUNK_SIZE + 3)
+
+    def blob(blob_hash, index, total, data):
+        return {"type": "download_blob", "corr_id": 0, "instance_id": instance_id,
+                "blob_hash": blob_hash, "chunk_index": index, "total_chunks": total,
+                "chunk_data": data}
+
+    async def handler(ws, *_):
+        request = msgpack.unpackb(await ws.recv(), raw=False)
+        frames = [
+            {"type": "response", "corr_id": request["corr_id"], "successful": True,
+             "result": instance_id},
+            blob(blake3_hex(b"expected"), 0, 1, b"tampered"),
+            blob(blake3_hex(good), 1, 2, good[CHUNK_SIZE:]),
+            blob(blake3_hex(good), 0, 2, good[:CHUNK_SIZE]),
+            blob(blake3_hex(good), 1, 2, good[CHUNK_SIZE:]),
+            {"type": "instance_event", "instance_id": instance_id, "event": 3, "message": "boom"},
+        ]
+        for frame in frames:
+            await ws.send(msgpack.packb(frame, use_bin_type=True))
+        await ws.wait_closed()
+
+    async def main():
+        async with websockets.serve(handler, "127.0.0.1", 0, compression=None) as scripted:
+            port = scripted.sockets[0].getsockname()[1]
+            async with PieClient(f"ws://127.0.0.1:{port}") as client:
+                inst = await client.launch_instance("whatever")
+                assert inst.instance_id == instance_id
+                assert await inst.recv() == (Event.Blob, good)
+                assert await inst.recv() == (Event.Exception, "boom")
+    run(main())
