@@ -30,8 +30,7 @@ struct HttpServer::Impl {
     bool done = false;
   };
 
-  Impl(const std::string& address, uint16_t port, Handler h)
-      : handler(std::move(h)), acceptor(io) {
+  Impl(const std::string& address, uint16_t port, Handler h) : handler(std::move(h)), acceptor(io) {
     beast::error_code ec;
     const auto ip = asio::ip::make_address(address, ec);
     if (ec) throw Error("invalid address " + address + ": " + ec.message());
@@ -149,6 +148,8 @@ HttpServer::HttpServer(const std::string& address, uint16_t port, Handler handle
 
 HttpServer::~HttpServer() = default;
 
-uint16_t HttpServer::port() const { return impl_->bound_port; }
+uint16_t HttpServer::port() const {
+  return impl_->bound_port;
+}
 
 }  // namespace pie::services

@@ -2,10 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <atomic>
 
 #include "common/error.h"
 
@@ -49,7 +49,8 @@ TEST(HttpServer, HandlerSeesTheRequestAndShapesTheResponse) {
     for (auto& [k, v] : req.headers) {
       if (k == "X-Test") test_header = v;
     }
-    return HttpResponse{201, {{"X-Echo", test_header}}, req.method + " " + req.target + " " + req.body};
+    return HttpResponse{
+        201, {{"X-Echo", test_header}}, req.method + " " + req.target + " " + req.body};
   });
   ASSERT_NE(server.port(), 0);
   Client client(server.port());
@@ -81,7 +82,8 @@ TEST(HttpServer, BusyPortIsAClearError) {
 }
 
 TEST(HttpServer, StopsWithAnIdleConnectionOpen) {
-  auto server = std::make_unique<HttpServer>("127.0.0.1", 0, [](HttpRequest) { return HttpResponse{}; });
+  auto server =
+      std::make_unique<HttpServer>("127.0.0.1", 0, [](HttpRequest) { return HttpResponse{}; });
   Client client(server->port());
   client.request(http::verb::get, "/");
   server.reset();  // must not hang on the idle keep-alive connection

@@ -1,0 +1,126 @@
+// Typings of the "pie" module available to JavaScript inferlets (sdk/js/pie.js is its source).
+//
+//   import * as pie from "pie";
+//   export async function main(args: string[]): Promise<unknown>
+//
+// main's result becomes the Completed event's message (strings as they are, other values as
+// JSON); a thrown error becomes an Exception event. console.log/info/debug lines reach the client
+// as message events; console.warn/error go to the engine log.
+
+declare module "pie" {
+  export const Resource: { readonly KvPage: 0; readonly Embed: 1; readonly Adapter: 2 };
+  export type ResourceType = 0 | 1 | 2;
+  export const Priority: { readonly Low: 0; readonly Normal: 1; readonly High: 2 };
+
+  export function runtimeVersion(): string;
+  export function instanceId(): string;
+  export function getArguments(): string[];
+  export function setReturn(value: string): void;
+  /** "ping", "get_instance_count", "list_running_instances", "list_in_memory_programs", ... */
+  export function debugQuery(query: string): Promise<string>;
+
+  export function send(message: string): void;
+  export function receive(): Promise<string>;
+  export function sendBlob(bytes: Uint8Array | string): void;
+  export function receiveBlob(): Promise<Uint8Array>;
+
+  export function broadcast(topic: string, message: string): void;
+  /** Every message published after subscribing, in order (up to 64 waiting). */
+  export class Subscription {
+    constructor(topic: string);
+    take(): string | null;
+    next(): Promise<string>;
+    unsubscribe(): void;
+    close(): void;
+  }
+  export function subscribe(topic: string): Subscription;
+
+  export const store: {
+    get(key: string): string | null;
+    set(key: string, value: string): void;
+    delete(key: string): void;
+    exists(key: string): boolean;
+    keys(): string[];
+  };
+
+  export class Model {
+    readonly name: string;
+    readonly description: string;
+    readonly promptTemplate: string;
+    readonly traits: string[];
+    readonly stopTokens: string[];
+    readonly serviceId: number;
+    readonly kvPageSize: number;
+    createQueue(): Queue;
+    tokenizer(): Tokenizer;
+  }
+  export function getModel(name: string): Model | null;
+  export function models(): string[];
+  export function modelsWithTraits(traits: string[]): string[];
+
+  export class Queue {
+    readonly serviceId: number;
+    synchronize(): Promise<void>;
+    setPriority(priority: 0 | 1 | 2): void;
+    debugQuery(query: string): Promise<string>;
+    /** Ids private to this instance; free them with deallocate (or they go at exit). */
+    allocate(type: ResourceType, count: number): Promise<number[]>;
+    allocateKvPages(count: number): Promise<number[]>;
+    deallocate(type: ResourceType, ids: number[]): void;
+    exportResources(type: ResourceType, ids: number[], name: string): void;
+    importResources(type: ResourceType, name: string): number[];
+    exported(type: ResourceType): [string, number][];
+    releaseExported(type: ResourceType, name: string): void;
+    forwardPass(): ForwardPass;
+    close(): void;
+  }
+
+  export interface Distribution {
+    ids: number[];
+    probs: number[];
+  }
+  export interface ForwardResult {
+    tokens: number[];
+    distributions: Distribution[];
+  }
+
+  export class ForwardPass {
+    inputTokens(tokens: number[] | Uint32Array, positions: number[] | Uint32Array): this;
+    inputEmbeddings(embeds: number[], positions: number[]): this;
+    outputEmbeddings(embeds: number[], indices: number[]): this;
+    kvCache(pages: number[], lastPageLen: number): this;
+    /** One BRLE row (run lengths) per input token. */
+    attentionMask(rows: number[][]): this;
+    outputDistributions(indices: number[], temperature: number, topK?: number): this;
+    outputTokens(indices: number[], temperature: number): this;
+    outputTokensTopK(indices: number[], temperature: number, topK: number): this;
+    outputTokensTopP(indices: number[], temperature: number, topP: number): this;
+    outputTokensMinP(indices: number[], temperature: number, minP: number): this;
+    outputTokensTopKTopP(indices: number[], temperature: number, topK: number, topP: number): this;
+    setAdapter(adapter: number): this;
+    setAdapterSeed(seed: number | bigint): this;
+    /** null (at once) when the pass requests no token output. */
+    execute(): Promise<ForwardResult | null>;
+    close(): void;
+  }
+
+  export class Tokenizer {
+    tokenize(text: string): number[];
+    detokenize(ids: number[]): string;
+    vocabulary(): [number, Uint8Array][];
+  }
+
+  export interface HttpRequest {
+    method: string;
+    target: string;
+    headers: [string, string][];
+    body: Uint8Array;
+    text: string;
+  }
+  export const http: {
+    request(): HttpRequest;
+    setStatus(status: number): void;
+    addHeader(name: string, value: string): void;
+    write(data: string | Uint8Array): void;
+  };
+}
