@@ -59,7 +59,8 @@ int main(int argc, char** argv) {
   options.tokenizer = shared_dir / "tokenizers" / "llama3";
   g_model = std::filesystem::temp_directory_path() /
             ("pie_bench_llama-3.2-1b-" + type + "-" + std::to_string(::getpid()) + ".gguf");
-  pie::model::synth_model(options, g_model);
+  options.output = g_model;
+  pie::model::synth_model(options);
 
   benchmark::Initialize(&argc, argv);
   benchmark::RunSpecifiedBenchmarks();

@@ -92,7 +92,8 @@ TEST_F(ModelTools, SynthesisedModelsOpenWithTheirShapesAndScale) {
     o.tokenizer = tok;
     o.seed = 42;
     const auto path = dir_ / ("small_" + type_name(type) + ".gguf");
-    synth_model(o, path);
+    o.output = path;
+    synth_model(o);
     const ModelFile m = open_model(path);
     ModelConfig expected = o.config;
     expected.rope.llama3.reset();  // GGUF carries the scaling as frequency factors
@@ -128,12 +129,15 @@ TEST_F(ModelTools, SynthIsDeterministicAndRoundTrips) {
   o.type = GgmlType::Q4_K;
   o.tokenizer = tok;
   o.threads = 1;
-  synth_model(o, dir_ / "one.gguf");
+  o.output = dir_ / "one.gguf";
+  synth_model(o);
   o.threads = 3;
-  synth_model(o, dir_ / "three.gguf");
+  o.output = dir_ / "three.gguf";
+  synth_model(o);
   EXPECT_EQ(slurp(dir_ / "one.gguf"), slurp(dir_ / "three.gguf"));
   o.seed = 1;
-  synth_model(o, dir_ / "other_seed.gguf");
+  o.output = dir_ / "other_seed.gguf";
+  synth_model(o);
   EXPECT_NE(slurp(dir_ / "one.gguf"), slurp(dir_ / "other_seed.gguf"));
 
   // Read, write again, read: every key and tensor equal.
@@ -167,7 +171,8 @@ TEST_F(ModelTools, SynthQwen3ShapeWithItsTokenizer) {
   o.config.ffn_dim = 128;
   o.type = GgmlType::Q8_0;
   o.tokenizer = json.parent_path();
-  synth_model(o, dir_ / "qwen.gguf");
+  o.output = dir_ / "qwen.gguf";
+  synth_model(o);
   const ModelFile m = open_model(dir_ / "qwen.gguf");
   EXPECT_EQ(m.config().arch, Architecture::Qwen3);
   EXPECT_TRUE(m.config().qk_norm);
@@ -191,12 +196,16 @@ TEST_F(ModelTools, SynthRejectsImpossibleRequests) {
   o.config.n_heads = 2;
   o.type = GgmlType::Q4_K;
   o.tokenizer = tok;
-  EXPECT_THROW(synth_model(o, dir_ / "bad.gguf"), Error);
+  o.output = dir_ / "bad.gguf";
+  EXPECT_THROW(synth_model(o), Error);
   o.type = GgmlType::Q5_K;
-  EXPECT_THROW(synth_model(o, dir_ / "bad.gguf"), Error);
+  EXPECT_THROW(synth_model(o), Error);
   o.type = GgmlType::F16;
   o.config.vocab_size = 100;  // fewer rows than tokens
-  EXPECT_THROW(synth_model(o, dir_ / "bad.gguf"), Error);
+  EXPECT_THROW(synth_model(o), Error);
+  o.config.vocab_size = 600;
+  o.output.clear();
+  EXPECT_THROW(synth_model(o), Error);
   EXPECT_THROW(synth_preset("gpt-5"), Error);
 }
 
@@ -225,7 +234,8 @@ TEST_F(ModelTools, OpensTheOneBillionShapeQuickly) {
   o.tokenizer = json.parent_path();
   const auto path = dir_ / "llama-3.2-1b-q4_0.gguf";
   const auto t0 = std::chrono::steady_clock::now();
-  synth_model(o, path);
+  o.output = path;
+  synth_model(o);
   const auto t1 = std::chrono::steady_clock::now();
   const ModelFile m = open_model(path);
   const tokenizer::Tokenizer tok(m.tokenizer());

@@ -210,7 +210,8 @@ ModelConfig synth_preset(std::string_view name) {
   throw Error("unknown model preset '" + std::string(name) + "' (known: llama-3.2-1b, qwen3-0.6b)");
 }
 
-void synth_model(const SynthOptions& options, const std::filesystem::path& output) {
+void synth_model(const SynthOptions& options) {
+  if (options.output.empty()) throw Error("synth_model: no output file given");
   const ModelConfig& c = options.config;
   if (!can_convert(options.type)) {
     throw Error("cannot synthesise weights of type " + type_name(options.type) +
@@ -286,7 +287,7 @@ void synth_model(const SynthOptions& options, const std::filesystem::path& outpu
   }
   const unsigned threads =
       options.threads != 0 ? options.threads : std::max(1u, std::thread::hardware_concurrency());
-  writer.write(output, threads);
+  writer.write(options.output, threads);
 }
 
 }  // namespace pie::model

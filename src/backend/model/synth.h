@@ -23,8 +23,9 @@ struct SynthOptions {
   // config.vocab_size.
   std::filesystem::path tokenizer;
   uint64_t seed = 0;
-  float stddev = 0.02F;  // weights ~ N(0, stddev); norm weights are 1
-  unsigned threads = 0;  // 0: all hardware threads
+  float stddev = 0.02F;          // weights ~ N(0, stddev); norm weights are 1
+  unsigned threads = 0;          // 0: all hardware threads
+  std::filesystem::path output;  // the GGUF file to write (replaced when it exists)
 };
 
 // The shapes of a known model: "llama-3.2-1b" or "qwen3-0.6b" (case-insensitive). Throws pie::Error
@@ -32,8 +33,9 @@ struct SynthOptions {
 ModelConfig synth_preset(std::string_view name);
 std::vector<std::string> synth_preset_names();
 
-// Writes the model to `output`. The same options give a byte-identical file whatever the thread
-// count. Throws pie::Error for a type the matrices' row lengths cannot use, or a bad tokenizer.
-void synth_model(const SynthOptions& options, const std::filesystem::path& output);
+// Writes the model to options.output. The same options give a byte-identical file whatever the
+// thread count. Throws pie::Error for a type the matrices' row lengths cannot use, or a bad
+// tokenizer.
+void synth_model(const SynthOptions& options);
 
 }  // namespace pie::model
