@@ -9,6 +9,7 @@
 #include <unordered_map>
 
 #include "backend/tokenizer/byte_unicode.h"
+#include "backend/tokenizer/pretokenizer.h"
 #include "common/error.h"
 
 namespace pie::tokenizer {
@@ -376,6 +377,29 @@ TokenizerSpec from_tiktoken_tables(const std::map<uint32_t, std::string>& merge_
   set_stop_ids(spec);
   spec.validate();
   return spec;
+}
+
+std::optional<TiktokenTables> to_tiktoken_tables(const TokenizerSpec& spec) {
+  if (spec.algorithm != Algorithm::ByteLevel || spec.split_regexes.size() > 1) return std::nullopt;
+  TiktokenTables t;
+  t.split_regex =
+      spec.split_regexes.empty() ? pre_tokenizer_regexes("gpt-2")[0] : spec.split_regexes[0];
+  for (uint32_t id = 0; id < spec.tokens.size(); ++id) {
+    switch (spec.types[id]) {
+      case TokenType::Normal:
+      case TokenType::Byte:
+        t.merge_table.emplace(id, unescape_bytes(spec.tokens[id]));
+        break;
+      case TokenType::Control:
+      case TokenType::UserDefined:
+      case TokenType::Unknown:
+        t.special_tokens.emplace(spec.tokens[id], id);
+        break;
+      case TokenType::Unused:
+        break;
+    }
+  }
+  return t;
 }
 
 }  // namespace pie::tokenizer

@@ -36,6 +36,18 @@ TokenizerSpec from_tiktoken_tables(const std::map<uint32_t, std::string>& merge_
                                    const std::map<std::string, uint32_t>& special_tokens,
                                    const std::string& split_regex, bool escape_non_printable);
 
+// The same tables for a byte-level vocabulary, for a handshake that also serves Pie's own engine:
+// every ordinary token by id as raw bytes, the special tokens, the one split regex. Nothing for
+// SentencePiece vocabularies or several split regexes, which the tables cannot express. Pie's
+// engine merges by token rank, which gives the same ids when ids follow merge order (Llama 3).
+struct TiktokenTables {
+  std::map<uint32_t, std::string> merge_table;
+  std::map<std::string, uint32_t> special_tokens;
+  std::string split_regex;
+  bool escape_non_printable = false;
+};
+std::optional<TiktokenTables> to_tiktoken_tables(const TokenizerSpec& spec);
+
 // Fills spec.stop_ids with eos and the control tokens that end a turn in the supported families
 // (<|eot_id|>, <|eom_id|>, <|end_of_text|>, <|im_end|>, <|endoftext|>, </s>, <|end|>).
 void set_stop_ids(TokenizerSpec& spec);

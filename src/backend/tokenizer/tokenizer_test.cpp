@@ -124,21 +124,22 @@ TEST(Tokenizer, TiktokenTablesMatchTokenizerJson) {
         pie::testing::shared_file(std::string("tokenizers/") + family + "/tokenizer.json");
     if (json.empty()) GTEST_SKIP() << "shared tokenizers missing";
     const TokenizerSpec reference = load_hf_tokenizer(json);
+    const std::optional<TiktokenTables> tables = to_tiktoken_tables(reference);
+    ASSERT_TRUE(tables.has_value());
+    EXPECT_EQ(tables->merge_table.size() + tables->special_tokens.size(), reference.tokens.size());
     const bool escaped = std::string(family) == "qwen3";
-    std::map<uint32_t, std::string> table;
-    std::map<std::string, uint32_t> special;
-    for (uint32_t id = 0; id < reference.tokens.size(); ++id) {
-      if (reference.types[id] == TokenType::Normal) {
-        table[id] = escaped ? reference.tokens[id] : unescape_bytes(reference.tokens[id]);
-      } else {
-        special[reference.tokens[id]] = id;
-      }
+    std::map<uint32_t, std::string> table = tables->merge_table;
+    if (escaped) {
+      for (auto& [id, bytes] : table) bytes = escape_bytes(bytes);
     }
     const Tokenizer expected(reference);
-    const Tokenizer t(from_tiktoken_tables(table, special, reference.split_regexes[0], escaped));
+    const Tokenizer t(
+        from_tiktoken_tables(table, tables->special_tokens, tables->split_regex, escaped));
     for (const std::string& text : kTexts) EXPECT_EQ(t.encode(text), expected.encode(text)) << text;
     EXPECT_EQ(t.encode("<|endoftext|>x"), expected.encode("<|endoftext|>x"));
   }
+  PIE_REQUIRE_SHARED(bin, "models/stories260K/tok512.bin");
+  EXPECT_FALSE(to_tiktoken_tables(load_llama2c_tokenizer(bin, 512)).has_value());
 }
 
 TEST(Tokenizer, RejectsInconsistentSpecs) {
