@@ -139,14 +139,18 @@ TokenizerSpec tokenizer_from_gguf(const GgufMetadata& m) {
   } else {
     throw Error("GGUF: tokenizer model '" + model + "' is not supported (llama and gpt2 are)");
   }
-  for (const GgufValue& t : m.at("tokenizer.ggml.tokens").array()) s.tokens.push_back(t.str());
+  const GgufValue::Array& tokens = m.at("tokenizer.ggml.tokens").array();
+  s.tokens.reserve(tokens.size());
+  for (const GgufValue& t : tokens) s.tokens.push_back(t.str());
   const size_t n = s.tokens.size();
   if (const GgufValue* scores = m.find("tokenizer.ggml.scores")) {
+    s.scores.reserve(scores->array().size());
     for (const GgufValue& v : scores->array()) s.scores.push_back(static_cast<float>(v.to_float()));
   } else if (s.algorithm == Algorithm::SentencePiece) {
     s.scores.assign(n, 0.0F);
   }
   if (const GgufValue* types = m.find("tokenizer.ggml.token_type")) {
+    s.types.reserve(types->array().size());
     for (const GgufValue& v : types->array()) {
       const int64_t t = v.to_int();
       if (t < 1 || t > 6) throw Error("GGUF: token type " + std::to_string(t) + " is unknown");
@@ -156,6 +160,7 @@ TokenizerSpec tokenizer_from_gguf(const GgufMetadata& m) {
     s.types.assign(n, TokenType::Normal);
   }
   if (const GgufValue* merges = m.find("tokenizer.ggml.merges")) {
+    s.merges.reserve(merges->array().size());
     for (const GgufValue& v : merges->array()) s.merges.push_back(v.str());
   }
   if (s.algorithm == Algorithm::ByteLevel) {

@@ -3,6 +3,7 @@
 // llama.cpp's llm_tokenizer_bpe and Hugging Face's BPE model do.
 #include <queue>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 
 #include "backend/tokenizer/byte_unicode.h"
@@ -37,6 +38,7 @@ class ByteLevelEncoder final : public Encoder {
         by_rank_(spec.merges.empty()),
         ignore_merges_(spec.ignore_merges),
         unk_(spec.unk) {
+    ids_.reserve(spec.tokens.size());
     for (size_t id = 0; id < spec.tokens.size(); ++id) {
       const TokenType t = spec.types[id];
       if (t == TokenType::Normal || t == TokenType::Byte || t == TokenType::Unused) {
@@ -56,7 +58,7 @@ class ByteLevelEncoder final : public Encoder {
  private:
   std::optional<uint32_t> pair_rank(const std::string& s, const Symbol& l, const Symbol& r) const {
     if (by_rank_) {
-      auto it = ids_.find(s.substr(l.offset, l.length + r.length));
+      auto it = ids_.find(std::string_view(s).substr(l.offset, l.length + r.length));
       if (it == ids_.end()) return std::nullopt;
       return it->second;
     }
@@ -137,8 +139,9 @@ class ByteLevelEncoder final : public Encoder {
   bool by_rank_;
   bool ignore_merges_;
   std::optional<uint32_t> unk_;
-  std::unordered_map<std::string, uint32_t> ids_;
-  std::unordered_map<std::string, uint32_t> ranks_;
+  // Keys view the spec's strings, which outlive the encoder (both belong to one Tokenizer).
+  std::unordered_map<std::string_view, uint32_t> ids_;
+  std::unordered_map<std::string_view, uint32_t> ranks_;
 };
 
 }  // namespace

@@ -18,6 +18,7 @@ class Encoder {
   virtual void encode(std::string_view text, bool at_start, std::vector<uint32_t>& out) const = 0;
 };
 
+// The encoders keep views of `spec`'s strings: the spec must outlive them.
 std::unique_ptr<const Encoder> make_sentencepiece_encoder(const TokenizerSpec& spec);
 std::unique_ptr<const Encoder> make_byte_level_encoder(const TokenizerSpec& spec);
 

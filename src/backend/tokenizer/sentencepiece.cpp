@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <queue>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 
 #include "backend/tokenizer/encoder.h"
@@ -37,6 +38,7 @@ class SentencePieceEncoder final : public Encoder {
   explicit SentencePieceEncoder(const TokenizerSpec& spec)
       : scores_(spec.scores), unk_(spec.unk), add_space_prefix_(spec.add_space_prefix) {
     byte_tokens_.fill(-1);
+    pieces_.reserve(spec.tokens.size());
     for (size_t id = 0; id < spec.tokens.size(); ++id) {
       const std::string& t = spec.tokens[id];
       const TokenType type = spec.types[id];
@@ -133,7 +135,7 @@ class SentencePieceEncoder final : public Encoder {
     }
   }
 
-  std::unordered_map<std::string, uint32_t> pieces_;
+  std::unordered_map<std::string_view, uint32_t> pieces_;  // views of the spec's tokens
   std::vector<float> scores_;
   std::array<int64_t, 256> byte_tokens_{};
   std::optional<uint32_t> unk_;
