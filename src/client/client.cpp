@@ -22,6 +22,7 @@ namespace pie::client {
 namespace net = boost::asio;
 namespace beast = boost::beast;
 namespace websocket = beast::websocket;
+using protocol::chunk_count;
 using protocol::kChunkSize;
 
 std::string_view to_string(EventKind kind) {
@@ -77,10 +78,6 @@ Endpoint parse_url(std::string_view url) {
   if (e.host.empty() || e.port.empty())
     throw Error("invalid server address '" + std::string(url) + "'");
   return e;
-}
-
-uint64_t chunk_count(size_t size) {
-  return std::max<uint64_t>(1, (size + kChunkSize - 1) / kChunkSize);
 }
 
 }  // namespace

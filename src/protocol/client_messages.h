@@ -14,6 +14,11 @@ namespace pie::protocol {
 // Upload and download chunk size (reference Appendix D).
 inline constexpr size_t kChunkSize = 262144;
 
+// Chunks a payload of `bytes` is sent in: at least one, so an empty payload is one empty chunk.
+inline constexpr uint64_t chunk_count(size_t bytes) {
+  return bytes == 0 ? 1 : (bytes + kChunkSize - 1) / kChunkSize;
+}
+
 // --- client -> server ---
 
 struct Authenticate {

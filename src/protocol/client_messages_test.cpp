@@ -173,6 +173,14 @@ TEST(ClientMessages, LaunchWithoutArgumentsMeansNoArguments) {
   EXPECT_TRUE(decode_as<LaunchInstance>(m.bytes()).arguments.empty());
 }
 
+TEST(ClientMessages, ChunkCount) {
+  EXPECT_EQ(chunk_count(0), 1U);
+  EXPECT_EQ(chunk_count(1), 1U);
+  EXPECT_EQ(chunk_count(kChunkSize), 1U);
+  EXPECT_EQ(chunk_count(kChunkSize + 1), 2U);
+  EXPECT_EQ(chunk_count(3 * kChunkSize), 3U);
+}
+
 TEST(ClientMessages, CorrIdOfRequestsOnly) {
   EXPECT_EQ(corr_id_of(Query{42, "", ""}), 42U);
   EXPECT_EQ(corr_id_of(UploadBlob{7, "", "", 0, 1, ""}), 7U);

@@ -66,7 +66,7 @@ EventCode event_code(TerminationCode code) {
 
 std::vector<std::string> blob_frames(const std::string& instance_id, std::string_view data) {
   const std::string hash = blake3_hex(data);
-  const uint64_t total = std::max<uint64_t>(1, (data.size() + kChunkSize - 1) / kChunkSize);
+  const uint64_t total = protocol::chunk_count(data.size());
   std::vector<std::string> frames;
   frames.reserve(total);
   for (uint64_t i = 0; i < total; ++i) {
