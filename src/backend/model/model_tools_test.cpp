@@ -84,7 +84,8 @@ TEST_F(ModelTools, Llama2cAndItsGgufLoadTheSameWeights) {
 TEST_F(ModelTools, SynthesisedModelsOpenWithTheirShapesAndScale) {
   PIE_REQUIRE_SHARED(tok, "models/stories260K/tok512.bin");
   for (GgmlType type : {GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q8_0,
-                        GgmlType::Q4_0, GgmlType::Q4_K, GgmlType::Q6_K}) {
+                        GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1,
+                        GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K}) {
     SCOPED_TRACE(type_name(type));
     SynthOptions o;
     o.config = small_llama();
@@ -198,7 +199,7 @@ TEST_F(ModelTools, SynthRejectsImpossibleRequests) {
   o.tokenizer = tok;
   o.output = dir_ / "bad.gguf";
   EXPECT_THROW(synth_model(o), Error);
-  o.type = GgmlType::Q5_K;
+  o.type = GgmlType::Q3_K;
   EXPECT_THROW(synth_model(o), Error);
   o.type = GgmlType::F16;
   o.config.vocab_size = 100;  // fewer rows than tokens

@@ -27,6 +27,31 @@ struct BlockQ4_0 {
 };
 static_assert(sizeof(BlockQ4_0) == 18);
 
+// x[j] = (qs[j] & 0xF) * d + m, x[j + 16] = (qs[j] >> 4) * d + m
+struct BlockQ4_1 {
+  uint16_t d;  // fp16
+  uint16_t m;  // fp16
+  uint8_t qs[kQK4_0 / 2];
+};
+static_assert(sizeof(BlockQ4_1) == 20);
+
+// As Q4_0 with a fifth bit per value in qh (bit j for x[j], bit j + 16 for x[j + 16]), offset 16.
+struct BlockQ5_0 {
+  uint16_t d;  // fp16
+  uint8_t qh[4];
+  uint8_t qs[kQK4_0 / 2];
+};
+static_assert(sizeof(BlockQ5_0) == 22);
+
+// As Q4_1 with a fifth bit per value in qh.
+struct BlockQ5_1 {
+  uint16_t d;  // fp16
+  uint16_t m;  // fp16
+  uint8_t qh[4];
+  uint8_t qs[kQK4_0 / 2];
+};
+static_assert(sizeof(BlockQ5_1) == 24);
+
 // x[j] = qs[j] * d
 struct BlockQ8_0 {
   uint16_t d;  // fp16
@@ -44,6 +69,17 @@ struct BlockQ4_K {
   uint8_t qs[kQK_K / 2];
 };
 static_assert(sizeof(BlockQ4_K) == 144);
+
+// As Q4_K with 5-bit q: the fifth bit of sub-block 2i's value l is bit 2i of qh[l], of sub-block
+// 2i+1's bit 2i+1.
+struct BlockQ5_K {
+  uint16_t d;
+  uint16_t dmin;
+  uint8_t scales[12];
+  uint8_t qh[kQK_K / 8];
+  uint8_t qs[kQK_K / 2];
+};
+static_assert(sizeof(BlockQ5_K) == 176);
 
 // 16 sub-blocks of 16: x = d * scales[j] * (q - 32), q 6-bit: low 4 bits in ql, high 2 in qh.
 struct BlockQ6_K {
@@ -64,11 +100,16 @@ void dequantize_row_q8_0(const void* src, float* dst, int64_t n);
 void dequantize_row_q4_k(const void* src, float* dst, int64_t n);
 void dequantize_row_q6_k(const void* src, float* dst, int64_t n);
 void quantize_row_q4_0(const float* src, void* dst, int64_t n);
+void quantize_row_q4_1(const float* src, void* dst, int64_t n);
+void quantize_row_q5_0(const float* src, void* dst, int64_t n);
+void quantize_row_q5_1(const float* src, void* dst, int64_t n);
+void quantize_row_q5_k(const float* src, void* dst, int64_t n);
 void quantize_row_q8_0(const float* src, void* dst, int64_t n);
 void quantize_row_q4_k(const float* src, void* dst, int64_t n);
 void quantize_row_q6_k(const float* src, void* dst, int64_t n);
 
-// Whether the row functions below handle `type`.
+// Whether the row functions below handle `type`: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1,
+// Q4_K, Q5_K, Q6_K.
 bool can_convert(GgmlType type);
 // Dispatch on the type; throw pie::Error for a type not handled or a length not a block multiple.
 void dequantize_row(GgmlType type, const void* src, float* dst, int64_t n);

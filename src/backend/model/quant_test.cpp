@@ -89,6 +89,29 @@ TEST(Quant, Q4_KScalePacking) {
   }
 }
 
+// The fifth bits: bit j of qh belongs to x[j], bit j + 16 to x[j + 16].
+TEST(Quant, Q5_0HighBits) {
+  BlockQ5_0 block{};
+  block.d = fp32_to_fp16(1.0F);
+  const uint32_t qh = (1u << 3) | (1u << 20);
+  std::memcpy(block.qh, &qh, 4);
+  float out[32];
+  dequantize_row(GgmlType::Q5_0, &block, out, 32);
+  for (int j = 0; j < 32; ++j) {
+    EXPECT_EQ(out[j], (j == 3 || j == 20) ? 0.0F : -16.0F) << j;
+  }
+}
+
+TEST(Quant, Q5_KHighBits) {
+  BlockQ5_K block{};
+  block.d = fp32_to_fp16(1.0F);
+  for (int j = 0; j < 4; ++j) block.scales[j] = 1;  // sub-blocks 0..3: scale 1, min 0
+  block.qh[5] = 0x01 | 0x08;                        // element 5 of sub-blocks 0 and 3
+  float out[256];
+  dequantize_row(GgmlType::Q5_K, &block, out, 256);
+  for (int i = 0; i < 128; ++i) EXPECT_EQ(out[i], (i == 5 || i == 96 + 5) ? 16.0F : 0.0F) << i;
+}
+
 TEST(Quant, Q6_KLayout) {
   BlockQ6_K block{};
   block.d = fp32_to_fp16(0.25F);
@@ -114,7 +137,8 @@ TEST(Quant, RoundTripError) {
     double max_relative_rms;
   } cases[] = {{GgmlType::F32, 0.0},   {GgmlType::F16, 1e-3},  {GgmlType::BF16, 5e-3},
                {GgmlType::Q8_0, 0.01}, {GgmlType::Q6_K, 0.05}, {GgmlType::Q4_K, 0.15},
-               {GgmlType::Q4_0, 0.15}};
+               {GgmlType::Q4_0, 0.15}, {GgmlType::Q4_1, 0.15}, {GgmlType::Q5_0, 0.08},
+               {GgmlType::Q5_1, 0.08}, {GgmlType::Q5_K, 0.08}};
   double signal = 0;
   for (float v : x) signal += static_cast<double>(v) * v;
   for (const auto& c : cases) {
@@ -138,7 +162,8 @@ TEST(Quant, RoundTripError) {
 
 TEST(Quant, ZeroRowsStayZero) {
   std::vector<float> x(256, 0.0F);
-  for (GgmlType t : {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_K, GgmlType::Q6_K}) {
+  for (GgmlType t : {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1,
+                     GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K}) {
     std::vector<std::byte> q(row_bytes(t, 256));
     quantize_row(t, x.data(), q.data(), 256);
     std::vector<float> y(256, 1.0F);
@@ -151,7 +176,7 @@ TEST(Quant, RejectsWhatItCannotDo) {
   float x[64] = {};
   std::byte out[256];
   EXPECT_THROW(quantize_row(GgmlType::Q4_K, x, out, 64), Error);  // not a multiple of 256
-  EXPECT_THROW(dequantize_row(GgmlType::Q5_K, out, x, 256), Error);
+  EXPECT_THROW(dequantize_row(GgmlType::Q3_K, out, x, 256), Error);
   EXPECT_THROW(type_from_name("Q9_9"), Error);
   EXPECT_EQ(type_from_name("q4_k"), GgmlType::Q4_K);
 }

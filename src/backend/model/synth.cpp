@@ -215,7 +215,7 @@ void synth_model(const SynthOptions& options) {
   const ModelConfig& c = options.config;
   if (!can_convert(options.type)) {
     throw Error("cannot synthesise weights of type " + type_name(options.type) +
-                " (F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K can)");
+                " (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K can)");
   }
   auto [spec, chat_template] = load_tokenizer(options.tokenizer, c.vocab_size);
 

@@ -15,7 +15,8 @@ namespace pie::model {
 
 struct SynthOptions {
   ModelConfig config;  // shapes; see synth_preset
-  // Type of the weight matrices (embeddings included): F32, F16, BF16, Q8_0, Q4_0, Q4_K or Q6_K.
+  // Type of the weight matrices (embeddings included): F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0,
+  // Q5_1, Q4_K, Q5_K or Q6_K (can_convert in quant.h).
   // Norm weights are always F32.
   GgmlType type = GgmlType::F16;
   // A folder holding tokenizer.json (and optionally tokenizer_config.json, whose chat template is
