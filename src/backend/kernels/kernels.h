@@ -46,7 +46,7 @@ void matmul(ThreadPool& pool, const float* x, size_t ldx, size_t rows,
 void matmul(ThreadPool& pool, const WeightMatrix& w, const float* x, size_t ldx, size_t rows,
             float* y, size_t ldy, bool accumulate = false);
 
-// y = x / rms(x) * weight, per row of n elements.
+// y = x / rms(x) * weight, per row of n elements (y may be x).
 void rmsnorm(ThreadPool& pool, const float* x, size_t ldx, size_t rows, const float* weight,
              size_t n, float eps, float* y, size_t ldy);
 // Per head: the same, over each head_dim-long slice of each row (Qwen3's Q/K norms), in place.
