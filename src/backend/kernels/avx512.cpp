@@ -91,83 +91,81 @@ bool uses_packed_acts(GgmlType type) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Integer path: weight panels. Per step of 64 elements and per row: 64 unsigned 8-bit values, 16
-// float scales (one per lane: lane j covers elements 4j..4j+3), and for Q4_K 16 float mins.
+// Integer path: weights. Each step of 64 elements of a row unpacks into 64 unsigned 8-bit values,
+// 16 float scales (lane j covers elements 4j..4j+3) and, for Q4_K, 16 float mins.
+
+struct IntBlock {
+  __m512i q;
+  __m512 ws;
+  __m512 wm;
+};
+
+inline __m512 two_scales(float lo, float hi) {
+  return _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(lo), _mm512_set1_ps(hi));
+}
 
 struct Q8_0 {
   static constexpr int kShift = 7;  // offset 128: the signed values are stored as w + 128
   static constexpr bool kMin = false;
-  static void unpack(const std::byte* row, uint64_t k, uint64_t s, uint8_t* q, float* ws, float*) {
-    const auto* blk = reinterpret_cast<const model::BlockQ8_0*>(row);
-    const uint64_t nb = k / 32;
-    const uint64_t b0 = 2 * s;
-    const uint64_t b1 = 2 * s + 1;
-    const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk[b0].qs));
-    const __m256i hi = b1 < nb ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk[b1].qs))
-                               : _mm256_setzero_si256();
-    __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
-    v = _mm512_xor_si512(v, _mm512_set1_epi8(static_cast<char>(0x80)));
-    _mm512_storeu_si512(q, v);
-    const float d0 = _cvtsh_ss(blk[b0].d);
-    const float d1 = b1 < nb ? _cvtsh_ss(blk[b1].d) : 0.0F;
-    _mm512_storeu_ps(ws, _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(d0), _mm512_set1_ps(d1)));
+  static constexpr uint64_t kStepBytes = 2 * sizeof(model::BlockQ8_0);
+  static IntBlock load(const std::byte* row, uint64_t k, uint64_t s) {
+    const auto* blk = reinterpret_cast<const model::BlockQ8_0*>(row) + 2 * s;
+    const bool second = 2 * s + 1 < k / 32;
+    const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk[0].qs));
+    const __m256i hi = second ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk[1].qs))
+                              : _mm256_setzero_si256();
+    const __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+    return {_mm512_xor_si512(v, _mm512_set1_epi8(static_cast<char>(0x80))),
+            two_scales(_cvtsh_ss(blk[0].d), second ? _cvtsh_ss(blk[1].d) : 0.0F),
+            _mm512_setzero_ps()};
   }
 };
 
 struct Q4_0 {
   static constexpr int kShift = 3;  // offset 8
   static constexpr bool kMin = false;
-  static void unpack(const std::byte* row, uint64_t k, uint64_t s, uint8_t* q, float* ws, float*) {
-    const auto* blk = reinterpret_cast<const model::BlockQ4_0*>(row);
-    const uint64_t nb = k / 32;
-    const uint64_t b0 = 2 * s;
-    const uint64_t b1 = 2 * s + 1;
-    const __m128i q0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk[b0].qs));
-    const __m128i q1 = b1 < nb ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk[b1].qs))
-                               : _mm_setzero_si128();
+  static constexpr uint64_t kStepBytes = 2 * sizeof(model::BlockQ4_0);
+  static IntBlock load(const std::byte* row, uint64_t k, uint64_t s) {
+    const auto* blk = reinterpret_cast<const model::BlockQ4_0*>(row) + 2 * s;
+    const bool second = 2 * s + 1 < k / 32;
+    const __m128i q0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk[0].qs));
+    const __m128i q1 =
+        second ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk[1].qs)) : _mm_setzero_si128();
     // [q0, q0, q1, q1]: low nibbles give elements 0-15 of a block, high nibbles 16-31.
-    __m512i v = _mm512_castsi128_si512(q0);
-    v = _mm512_inserti32x4(v, q0, 1);
-    v = _mm512_inserti32x4(v, q1, 2);
-    v = _mm512_inserti32x4(v, q1, 3);
+    __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set_m128i(q0, q0)),
+                                   _mm256_set_m128i(q1, q1), 1);
     v = _mm512_srlv_epi64(v, _mm512_set_epi64(4, 4, 0, 0, 4, 4, 0, 0));
-    v = _mm512_and_si512(v, _mm512_set1_epi8(0x0F));
-    _mm512_storeu_si512(q, v);
-    const float d0 = _cvtsh_ss(blk[b0].d);
-    const float d1 = b1 < nb ? _cvtsh_ss(blk[b1].d) : 0.0F;
-    _mm512_storeu_ps(ws, _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(d0), _mm512_set1_ps(d1)));
+    return {_mm512_and_si512(v, _mm512_set1_epi8(0x0F)),
+            two_scales(_cvtsh_ss(blk[0].d), second ? _cvtsh_ss(blk[1].d) : 0.0F),
+            _mm512_setzero_ps()};
   }
 };
 
 struct Q4_K {
   static constexpr int kShift = 0;  // no offset: the mins are a separate term
   static constexpr bool kMin = true;
-  static void unpack(const std::byte* row, uint64_t /*k*/, uint64_t s, uint8_t* q, float* ws,
-                     float* wm) {
+  static constexpr uint64_t kStepBytes = sizeof(model::BlockQ4_K) / 4;
+  static IntBlock load(const std::byte* row, uint64_t /*k*/, uint64_t s) {
     const auto& blk = reinterpret_cast<const model::BlockQ4_K*>(row)[s / 4];
     const int i = static_cast<int>(s % 4);
     const __m256i packed = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk.qs + 32 * i));
     __m512i v = _mm512_broadcast_i64x4(packed);
     v = _mm512_srlv_epi64(v, _mm512_set_epi64(4, 4, 4, 4, 0, 0, 0, 0));
-    v = _mm512_and_si512(v, _mm512_set1_epi8(0x0F));
-    _mm512_storeu_si512(q, v);
     uint8_t sc_a = 0, m_a = 0, sc_b = 0, m_b = 0;
     model::scale_min_k4(2 * i, blk.scales, &sc_a, &m_a);
     model::scale_min_k4(2 * i + 1, blk.scales, &sc_b, &m_b);
     const float d = _cvtsh_ss(blk.d);
     const float dmin = _cvtsh_ss(blk.dmin);
-    _mm512_storeu_ps(
-        ws, _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(d * sc_a), _mm512_set1_ps(d * sc_b)));
-    _mm512_storeu_ps(
-        wm, _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(dmin * m_a), _mm512_set1_ps(dmin * m_b)));
+    return {_mm512_and_si512(v, _mm512_set1_epi8(0x0F)), two_scales(d * sc_a, d * sc_b),
+            two_scales(dmin * m_a, dmin * m_b)};
   }
 };
 
 struct Q6_K {
   static constexpr int kShift = 5;  // offset 32
   static constexpr bool kMin = false;
-  static void unpack(const std::byte* row, uint64_t /*k*/, uint64_t s, uint8_t* q, float* ws,
-                     float*) {
+  static constexpr uint64_t kStepBytes = sizeof(model::BlockQ6_K) / 4;
+  static IntBlock load(const std::byte* row, uint64_t /*k*/, uint64_t s) {
     const auto& blk = reinterpret_cast<const model::BlockQ6_K*>(row)[s / 4];
     const int i = static_cast<int>(s % 4);
     const int g = i / 2;  // which half of 128 elements
@@ -181,12 +179,16 @@ struct Q6_K {
     const int64_t s1 = 4 * h + 2;
     __m512i hi = _mm512_srlv_epi64(qh, _mm512_set_epi64(s1, s1, s1, s1, s0, s0, s0, s0));
     hi = _mm512_slli_epi16(_mm512_and_si512(hi, _mm512_set1_epi8(0x03)), 4);
-    _mm512_storeu_si512(q, _mm512_or_si512(lo, hi));
-    const float d = _cvtsh_ss(blk.d);
     const int8_t* sc = blk.scales + 4 * i;
-    const __m512 scales = _mm512_set_ps(sc[3], sc[3], sc[3], sc[3], sc[2], sc[2], sc[2], sc[2],
-                                        sc[1], sc[1], sc[1], sc[1], sc[0], sc[0], sc[0], sc[0]);
-    _mm512_storeu_ps(ws, _mm512_mul_ps(scales, _mm512_set1_ps(d)));
+    const __m512 scales = _mm512_permutexvar_ps(
+        _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0),
+        _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(
+            _mm_cvtsi32_si128(static_cast<int>(static_cast<uint8_t>(sc[0])) |
+                              static_cast<int>(static_cast<uint8_t>(sc[1])) << 8 |
+                              static_cast<int>(static_cast<uint8_t>(sc[2])) << 16 |
+                              static_cast<int>(static_cast<uint8_t>(sc[3])) << 24))));
+    return {_mm512_or_si512(lo, hi), _mm512_mul_ps(scales, _mm512_set1_ps(_cvtsh_ss(blk.d))),
+            _mm512_setzero_ps()};
   }
 };
 
@@ -199,6 +201,34 @@ constexpr size_t int_row_bytes() {
   return 64 + 64 + (T::kMin ? 64 : 0);
 }
 
+// Where a tile's weight blocks come from: unpacked once into a per-thread panel (when several
+// m-tiles reuse them), or straight from the rows (one m-tile: decode), with the rows of the next
+// panel prefetched. Both give the same blocks, hence the same results.
+template <class T>
+struct PanelBlocks {
+  const uint8_t* panel;
+  uint64_t s0;
+  IntBlock get(int r, uint64_t s) const {
+    const uint8_t* p = panel + ((s - s0) * kIntNR + r) * int_row_bytes<T>();
+    IntBlock b{_mm512_loadu_si512(p), _mm512_loadu_ps(reinterpret_cast<const float*>(p + 64)),
+               _mm512_setzero_ps()};
+    if constexpr (T::kMin) b.wm = _mm512_loadu_ps(reinterpret_cast<const float*>(p + 128));
+    return b;
+  }
+};
+
+template <class T>
+struct RowBlocks {
+  const std::byte* rows[kIntNR];
+  uint64_t k;
+  uint64_t ahead;  // bytes from a row to the same row of the next panel
+  IntBlock get(int r, uint64_t s) const {
+    const std::byte* row = rows[r];
+    _mm_prefetch(reinterpret_cast<const char*>(row + s * T::kStepBytes + ahead), _MM_HINT_T0);
+    return T::load(row, k, s);
+  }
+};
+
 // Unpacks rows [n, n + NR) (rows past n_end are zero) for steps [s0, s1) into the panel layout
 // [step][row][q | scales | mins].
 template <class T>
@@ -206,27 +236,25 @@ void pack_int_panel(const MatmulArgs& a, size_t n, size_t n_end, uint64_t s0, ui
                     uint8_t* panel) {
   constexpr size_t rb = int_row_bytes<T>();
   for (uint64_t s = s0; s < s1; ++s) {
-    uint8_t* step = panel + (s - s0) * kIntNR * rb;
     for (int r = 0; r < kIntNR; ++r) {
-      uint8_t* dst = step + r * rb;
-      float* ws = reinterpret_cast<float*>(dst + 64);
-      float* wm = T::kMin ? reinterpret_cast<float*>(dst + 128) : nullptr;
-      if (n + r < n_end) {
-        T::unpack(a.w + (n + r) * a.w_row_bytes, a.k, s, dst, ws, wm);
-      } else {
+      uint8_t* dst = panel + ((s - s0) * kIntNR + r) * rb;
+      if (n + r >= n_end) {
         memset(dst, 0, rb);
+        continue;
       }
+      const IntBlock b = T::load(a.w + (n + r) * a.w_row_bytes, a.k, s);
+      _mm512_storeu_si512(dst, b.q);
+      _mm512_storeu_ps(reinterpret_cast<float*>(dst + 64), b.ws);
+      if constexpr (T::kMin) _mm512_storeu_ps(reinterpret_cast<float*>(dst + 128), b.wm);
     }
   }
 }
 
-template <class T, int MR>
-void int_tile(const uint8_t* panel, const std::byte* const* xrow, uint64_t kp, uint64_t s0,
+template <class T, int MR, class Blocks>
+void int_tile(const Blocks& blocks, const std::byte* const* xrow, uint64_t kp, uint64_t s0,
               uint64_t s1, __m512 (&acc)[kIntMR][kIntNR]) {
-  constexpr size_t rb = int_row_bytes<T>();
   const __m512i lane_group = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
   for (uint64_t s = s0; s < s1; ++s) {
-    const uint8_t* step = panel + (s - s0) * kIntNR * rb;
     __m512 dv[MR];
     __m512i init[MR];
     [[maybe_unused]] __m512 xs[MR];
@@ -240,18 +268,15 @@ void int_tile(const uint8_t* panel, const std::byte* const* xrow, uint64_t kp, u
       if constexpr (T::kMin) xs[m] = _mm512_mul_ps(_mm512_cvtepi32_ps(ns), dv[m]);
     }
     for (int r = 0; r < kIntNR; ++r) {
-      const uint8_t* wr = step + r * rb;
-      const __m512i w = _mm512_loadu_si512(wr);
-      const __m512 ws = _mm512_loadu_ps(reinterpret_cast<const float*>(wr + 64));
+      const IntBlock b = blocks.get(r, s);
       for (int m = 0; m < MR; ++m) {
         const __m512i xq = _mm512_loadu_si512(xrow[m] + s * kStep);
-        const __m512i isum = _mm512_dpbusd_epi32(init[m], w, xq);
-        const __m512 scale = _mm512_mul_ps(ws, dv[m]);
+        const __m512i isum = _mm512_dpbusd_epi32(init[m], b.q, xq);
+        const __m512 scale = _mm512_mul_ps(b.ws, dv[m]);
         acc[m][r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), scale, acc[m][r]);
       }
       if constexpr (T::kMin) {
-        const __m512 wm = _mm512_loadu_ps(reinterpret_cast<const float*>(wr + 128));
-        for (int m = 0; m < MR; ++m) acc[m][r] = _mm512_fmadd_ps(wm, xs[m], acc[m][r]);
+        for (int m = 0; m < MR; ++m) acc[m][r] = _mm512_fmadd_ps(b.wm, xs[m], acc[m][r]);
       }
     }
   }
@@ -270,12 +295,50 @@ void store_tile(const MatmulArgs& a, size_t m0, int mr, size_t n0, int nr,
   }
 }
 
+template <class T, class Blocks>
+void int_tile_rows(int mr, const Blocks& blocks, const std::byte* const* xrow, uint64_t kp,
+                   uint64_t s0, uint64_t s1, __m512 (&acc)[kIntMR][kIntNR]) {
+  switch (mr) {
+    case 1:
+      return int_tile<T, 1>(blocks, xrow, kp, s0, s1, acc);
+    case 2:
+      return int_tile<T, 2>(blocks, xrow, kp, s0, s1, acc);
+    case 3:
+      return int_tile<T, 3>(blocks, xrow, kp, s0, s1, acc);
+    default:
+      return int_tile<T, 4>(blocks, xrow, kp, s0, s1, acc);
+  }
+}
+
 template <class T>
 void int_matmul(const MatmulArgs& a, size_t n_begin, size_t n_end) {
   constexpr size_t rb = int_row_bytes<T>();
   const uint64_t kp = round_up(a.k, kStep);
   const uint64_t steps = kp / kStep;
   const size_t m_tiles = (a.m + kIntMR - 1) / kIntMR;
+  auto rows_of = [&](size_t m0, int mr, const std::byte*(&xrow)[kIntMR]) {
+    for (int m = 0; m < kIntMR; ++m) {
+      xrow[m] = a.packed_x + (m0 + (m < mr ? m : 0)) * a.packed_x_row_bytes;
+    }
+  };
+  if (m_tiles == 1) {  // a single m-tile: nothing to reuse, read the weights directly
+    const int mr = static_cast<int>(a.m);
+    const std::byte* xrow[kIntMR];
+    rows_of(0, mr, xrow);
+    for (size_t n = n_begin; n < n_end; n += kIntNR) {
+      const int nr = static_cast<int>(min_size(kIntNR, n_end - n));
+      RowBlocks<T> blocks{{}, a.k, kIntNR * a.w_row_bytes};
+      for (int r = 0; r < kIntNR; ++r)
+        blocks.rows[r] = a.w + (n + (r < nr ? r : 0)) * a.w_row_bytes;
+      __m512 acc[kIntMR][kIntNR];
+      for (auto& row : acc) {
+        for (auto& v : row) v = _mm512_setzero_ps();
+      }
+      int_tile_rows<T>(mr, blocks, xrow, kp, 0, steps, acc);
+      store_tile(a, 0, mr, n, nr, acc);
+    }
+    return;
+  }
   const bool chunked = steps > kIntChunkSteps;
   auto* panel = reinterpret_cast<uint8_t*>(thread_scratch(0, kIntChunkSteps * kIntNR * rb));
   auto* saved =
@@ -287,6 +350,7 @@ void int_matmul(const MatmulArgs& a, size_t n_begin, size_t n_end) {
     for (uint64_t s0 = 0; s0 < steps; s0 += kIntChunkSteps) {
       const uint64_t s1 = s0 + kIntChunkSteps < steps ? s0 + kIntChunkSteps : steps;
       pack_int_panel<T>(a, n, n_end, s0, s1, panel);
+      const PanelBlocks<T> blocks{panel, s0};
       for (size_t t = 0; t < m_tiles; ++t) {
         const size_t m0 = t * kIntMR;
         const int mr = static_cast<int>(min_size(kIntMR, a.m - m0));
@@ -298,23 +362,8 @@ void int_matmul(const MatmulArgs& a, size_t n_begin, size_t n_end) {
           }
         }
         const std::byte* xrow[kIntMR];
-        for (int m = 0; m < kIntMR; ++m) {
-          xrow[m] = a.packed_x + (m0 + (m < mr ? m : 0)) * a.packed_x_row_bytes;
-        }
-        switch (mr) {
-          case 1:
-            int_tile<T, 1>(panel, xrow, kp, s0, s1, acc);
-            break;
-          case 2:
-            int_tile<T, 2>(panel, xrow, kp, s0, s1, acc);
-            break;
-          case 3:
-            int_tile<T, 3>(panel, xrow, kp, s0, s1, acc);
-            break;
-          default:
-            int_tile<T, 4>(panel, xrow, kp, s0, s1, acc);
-            break;
-        }
+        rows_of(m0, mr, xrow);
+        int_tile_rows<T>(mr, blocks, xrow, kp, s0, s1, acc);
         if (s1 == steps) {
           store_tile(a, m0, mr, n, nr, acc);
         } else {
@@ -328,85 +377,134 @@ void int_matmul(const MatmulArgs& a, size_t n_begin, size_t n_end) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Float path.
+// Float path. Weight rows are read as floats: F32 in place, F16 and BF16 converted either into a
+// per-thread panel (several m-tiles) or as they are loaded (one m-tile), which gives the same
+// values.
 
 constexpr int kFloatMR = 4;
 constexpr int kFloatNR = 6;
 constexpr uint64_t kFloatChunk = 512;  // elements of K per chunk
 
-inline void convert_to_f32(GgmlType type, const std::byte* src, float* dst, uint64_t n) {
-  uint64_t i = 0;
-  if (type == GgmlType::F16) {
-    const auto* h = reinterpret_cast<const uint16_t*>(src);
-    for (; i + 16 <= n; i += 16) {
-      _mm512_storeu_ps(
-          dst + i, _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(h + i))));
-    }
-    for (; i < n; ++i) dst[i] = _cvtsh_ss(h[i]);
-  } else {  // BF16
-    const auto* h = reinterpret_cast<const uint16_t*>(src);
-    for (; i + 16 <= n; i += 16) {
-      const __m512i wide =
-          _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(h + i)));
-      _mm512_storeu_ps(dst + i, _mm512_castsi512_ps(_mm512_slli_epi32(wide, 16)));
-    }
-    for (; i < n; ++i) {
-      const uint32_t bits = static_cast<uint32_t>(h[i]) << 16;
-      memcpy(dst + i, &bits, sizeof bits);
-    }
+inline __m512 load_weights(GgmlType type, const std::byte* row, uint64_t k, __mmask16 mask) {
+  switch (type) {
+    case GgmlType::F16:
+      return _mm512_cvtph_ps(
+          _mm256_maskz_loadu_epi16(mask, reinterpret_cast<const uint16_t*>(row) + k));
+    case GgmlType::BF16:
+      return _mm512_castsi512_ps(
+          _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(
+                                mask, reinterpret_cast<const uint16_t*>(row) + k)),
+                            16));
+    default:
+      return _mm512_maskz_loadu_ps(mask, reinterpret_cast<const float*>(row) + k);
   }
 }
 
-template <int MR>
-void float_tile(const float* const* w, size_t ldw, const float* const* x, uint64_t k0, uint64_t k1,
-                __m512 (&acc)[kFloatMR][kFloatNR]) {
-  uint64_t k = k0;
-  for (; k + 16 <= k1; k += 16) {
-    __m512 xv[MR];
-    for (int m = 0; m < MR; ++m) xv[m] = _mm512_loadu_ps(x[m] + k);
-    for (int r = 0; r < kFloatNR; ++r) {
-      const __m512 wv = _mm512_loadu_ps(w[r] + (k - k0) * ldw);
-      for (int m = 0; m < MR; ++m) acc[m][r] = _mm512_fmadd_ps(xv[m], wv, acc[m][r]);
-    }
+// Rows of a tile as floats: w[r] + k is element k (relative to the chunk start for a panel).
+struct FloatPanel {
+  const float* w[kFloatNR];
+  uint64_t k0;
+  __m512 get(int r, uint64_t k, __mmask16 mask) const {
+    return _mm512_maskz_loadu_ps(mask, w[r] + (k - k0));
   }
-  if (k < k1) {
+};
+
+struct FloatRows {
+  const std::byte* rows[kFloatNR];
+  GgmlType type;
+  uint64_t ahead;  // bytes from a row to the same row of the next panel
+  size_t elem;
+  __m512 get(int r, uint64_t k, __mmask16 mask) const {
+    if (k % 32 == 0) {
+      _mm_prefetch(reinterpret_cast<const char*>(rows[r] + k * elem + ahead), _MM_HINT_T0);
+    }
+    return load_weights(type, rows[r], k, mask);
+  }
+};
+
+template <int MR, class Rows>
+void float_tile(const Rows& w, const float* const* x, uint64_t k0, uint64_t k1,
+                __m512 (&acc)[kFloatMR][kFloatNR]) {
+  for (uint64_t k = k0; k < k1; k += 16) {
     const __mmask16 mask = tail_mask(k1 - k);
     __m512 xv[MR];
     for (int m = 0; m < MR; ++m) xv[m] = _mm512_maskz_loadu_ps(mask, x[m] + k);
     for (int r = 0; r < kFloatNR; ++r) {
-      const __m512 wv = _mm512_maskz_loadu_ps(mask, w[r] + (k - k0) * ldw);
+      const __m512 wv = w.get(r, k, mask);
       for (int m = 0; m < MR; ++m) acc[m][r] = _mm512_fmadd_ps(xv[m], wv, acc[m][r]);
     }
   }
 }
 
+template <class Rows>
+void float_tile_rows(int mr, const Rows& w, const float* const* x, uint64_t k0, uint64_t k1,
+                     __m512 (&acc)[kFloatMR][kFloatNR]) {
+  switch (mr) {
+    case 1:
+      return float_tile<1>(w, x, k0, k1, acc);
+    case 2:
+      return float_tile<2>(w, x, k0, k1, acc);
+    case 3:
+      return float_tile<3>(w, x, k0, k1, acc);
+    default:
+      return float_tile<4>(w, x, k0, k1, acc);
+  }
+}
+
+inline void convert_to_f32(GgmlType type, const std::byte* src, float* dst, uint64_t n) {
+  for (uint64_t i = 0; i < n; i += 16) {
+    const __mmask16 mask = tail_mask(n - i);
+    _mm512_mask_storeu_ps(dst + i, mask, load_weights(type, src, i, mask));
+  }
+}
+
 void float_matmul(const MatmulArgs& a, size_t n_begin, size_t n_end) {
+  const size_t elem = a.type == GgmlType::F32 ? 4 : 2;
+  const size_t m_tiles = (a.m + kFloatMR - 1) / kFloatMR;
+  auto rows_of = [&](size_t m0, int mr, const float*(&x)[kFloatMR]) {
+    for (int m = 0; m < kFloatMR; ++m) x[m] = a.x + (m0 + (m < mr ? m : 0)) * a.ldx;
+  };
+  if (m_tiles == 1) {  // a single m-tile: read and convert the weights as they are used
+    const int mr = static_cast<int>(a.m);
+    const float* x[kFloatMR];
+    rows_of(0, mr, x);
+    for (size_t n = n_begin; n < n_end; n += kFloatNR) {
+      const int nr = static_cast<int>(min_size(kFloatNR, n_end - n));
+      FloatRows rows{{}, a.type, kFloatNR * a.w_row_bytes, elem};
+      for (int r = 0; r < kFloatNR; ++r)
+        rows.rows[r] = a.w + (n + (r < nr ? r : 0)) * a.w_row_bytes;
+      __m512 acc[kFloatMR][kFloatNR];
+      for (auto& row : acc) {
+        for (auto& v : row) v = _mm512_setzero_ps();
+      }
+      float_tile_rows(mr, rows, x, 0, a.k, acc);
+      store_tile(a, 0, mr, n, nr, acc);
+    }
+    return;
+  }
   const bool convert = a.type != GgmlType::F32;
   const uint64_t chunks = (a.k + kFloatChunk - 1) / kFloatChunk;
-  const size_t m_tiles = (a.m + kFloatMR - 1) / kFloatMR;
   float* panel =
       convert ? reinterpret_cast<float*>(thread_scratch(0, kFloatNR * kFloatChunk * sizeof(float)))
               : nullptr;
   auto* saved = chunks > 1 ? reinterpret_cast<__m512*>(
                                  thread_scratch(1, m_tiles * kFloatMR * kFloatNR * sizeof(__m512)))
                            : nullptr;
-  const size_t elem = a.type == GgmlType::F32 ? 4 : 2;
   for (size_t n = n_begin; n < n_end; n += kFloatNR) {
     const int nr = static_cast<int>(min_size(kFloatNR, n_end - n));
     for (uint64_t c = 0; c < chunks; ++c) {
       const uint64_t k0 = c * kFloatChunk;
       const uint64_t k1 = k0 + kFloatChunk < a.k ? k0 + kFloatChunk : a.k;
-      // Weight rows of this chunk, as pointers that float_tile offsets by (k - k0). Missing rows
-      // repeat the last one: their outputs are computed but never stored.
-      const float* w[kFloatNR];
+      // Missing rows repeat the last one: their outputs are computed but never stored.
+      FloatPanel w{{}, k0};
       for (int r = 0; r < kFloatNR; ++r) {
         const size_t row = n + (r < nr ? r : nr - 1);
         if (convert) {
           float* dst = panel + r * kFloatChunk;
           if (r < nr) convert_to_f32(a.type, a.w + row * a.w_row_bytes + k0 * elem, dst, k1 - k0);
-          w[r] = r < nr ? dst : panel + (nr - 1) * kFloatChunk;
+          w.w[r] = r < nr ? dst : panel + (nr - 1) * kFloatChunk;
         } else {
-          w[r] = reinterpret_cast<const float*>(a.w + row * a.w_row_bytes) + k0;
+          w.w[r] = reinterpret_cast<const float*>(a.w + row * a.w_row_bytes) + k0;
         }
       }
       for (size_t t = 0; t < m_tiles; ++t) {
@@ -420,21 +518,8 @@ void float_matmul(const MatmulArgs& a, size_t n_begin, size_t n_end) {
           }
         }
         const float* x[kFloatMR];
-        for (int m = 0; m < kFloatMR; ++m) x[m] = a.x + (m0 + (m < mr ? m : 0)) * a.ldx;
-        switch (mr) {
-          case 1:
-            float_tile<1>(w, 1, x, k0, k1, acc);
-            break;
-          case 2:
-            float_tile<2>(w, 1, x, k0, k1, acc);
-            break;
-          case 3:
-            float_tile<3>(w, 1, x, k0, k1, acc);
-            break;
-          default:
-            float_tile<4>(w, 1, x, k0, k1, acc);
-            break;
-        }
+        rows_of(m0, mr, x);
+        float_tile_rows(mr, w, x, k0, k1, acc);
         if (c + 1 == chunks) {
           store_tile(a, m0, mr, n, nr, acc);
         } else {
