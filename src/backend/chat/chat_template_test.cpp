@@ -276,6 +276,18 @@ TEST(ChatTemplate, ClearErrors) {
   EXPECT_EQ(message("{{ f() }}"), "chat template line 1: 'f' is not a function (it is undefined)");
   EXPECT_EQ(message("{% endfor %}"), "chat template line 1: unexpected {% endfor %}");
   EXPECT_THROW(Value::parse_json("{bad"), Error);
+  EXPECT_EQ(message("{{ " + std::string(100000, '(') + "1" + std::string(100000, ')') + " }}"),
+            "chat template line 1: nested too deeply");
+  std::string ifs;
+  for (int i = 0; i < 100000; ++i) ifs += "{% if true %}";
+  EXPECT_EQ(message(ifs), "chat template line 1: nested too deeply");
+  EXPECT_EQ(message("{{ " + std::string(5000, '-') + "1 }}"),
+            "chat template line 1: nested too deeply");
+  EXPECT_EQ(message("{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}"),
+            "chat template line 1: macro calls nested too deeply");
+  EXPECT_EQ(message("{% set ns = namespace(v=[]) %}{% for i in range(150) %}"
+                    "{% set ns.v = [ns.v] %}{% endfor %}{{ ns.v }}"),
+            "chat template: value nested too deeply (does it contain itself?)");
 }
 
 }  // namespace

@@ -277,6 +277,26 @@ std::vector<Token> tokenize(const std::string& s, int line) {
   return out;
 }
 
+// Bounds the recursion of nested expressions and blocks, so a hostile template cannot exhaust the
+// stack.
+constexpr int kMaxNesting = 200;
+
+class DepthGuard {
+ public:
+  DepthGuard(int& depth, int line) : depth_(depth) {
+    if (++depth_ > kMaxNesting) {
+      --depth_;
+      fail(line, "nested too deeply");
+    }
+  }
+  ~DepthGuard() { --depth_; }
+  DepthGuard(const DepthGuard&) = delete;
+  DepthGuard& operator=(const DepthGuard&) = delete;
+
+ private:
+  int& depth_;
+};
+
 class ExprParser {
  public:
   ExprParser(std::vector<Token> tokens, int line) : t_(std::move(tokens)), line_(line) {}
@@ -323,6 +343,7 @@ class ExprParser {
   }
 
   ExprPtr conditional() {
+    const DepthGuard guard(depth_, line_);
     ExprPtr value = or_expr();
     if (!accept_name("if")) return value;
     ExprPtr e = make(Expr::Kind::Cond);
@@ -360,6 +381,7 @@ class ExprParser {
     return left;
   }
   ExprPtr not_expr() {
+    const DepthGuard guard(depth_, line_);
     if (accept_name("not")) {
       ExprPtr e = make(Expr::Kind::Not);
       e->args.push_back(not_expr());
@@ -428,6 +450,7 @@ class ExprParser {
     return left;
   }
   ExprPtr unary() {
+    const DepthGuard guard(depth_, line_);
     if (peek_op("-") || peek_op("+")) {
       ExprPtr e = make(Expr::Kind::Unary);
       e->name = t_[p_++].text;
@@ -606,6 +629,7 @@ class ExprParser {
   std::vector<Token> t_;
   size_t p_ = 0;
   int line_;
+  int depth_ = 0;
 };
 
 class Parser {
@@ -674,6 +698,7 @@ class Parser {
   }
 
   StmtPtr block(const std::string& keyword, ExprParser& p, int line) {
+    const DepthGuard guard(depth_, line);
     std::string end;
     if (keyword == "if") {
       auto s = stmt(Stmt::Kind::If, line);
@@ -778,6 +803,7 @@ class Parser {
   size_t i_ = 0;
   int last_line_ = 1;
   std::unique_ptr<ExprParser> stop_parser_;
+  int depth_ = 0;
 };
 
 }  // namespace

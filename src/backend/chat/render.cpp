@@ -315,6 +315,12 @@ class Renderer {
   Value make_macro(const Stmt& s) {
     const Stmt* macro = &s;
     return Value(Function([this, macro](std::vector<Value>& args, Kwargs& kwargs) {
+      if (call_depth_ >= kMaxCallDepth) fail(macro->line, "macro calls nested too deeply");
+      ++call_depth_;
+      struct Unwind {
+        int& depth;
+        ~Unwind() { --depth; }
+      } unwind{call_depth_};
       // A macro sees the template's globals and its own parameters only.
       std::vector<std::unordered_map<std::string, Value>> saved;
       saved.swap(frames_);
@@ -1063,8 +1069,10 @@ class Renderer {
     fail(line, "unsupported filter '" + n + "'");
   }
 
+  static constexpr int kMaxCallDepth = 100;
   std::vector<std::unordered_map<std::string, Value>> frames_;
   int loop_depth_ = 0;
+  int call_depth_ = 0;
 };
 
 }  // namespace

@@ -87,7 +87,13 @@ void json_string(const std::string& s, std::string& out) {
   out += '"';
 }
 
+// Lists and dicts are shared by reference, so a template can make one contain itself: writing
+// stops at this depth instead of recursing forever.
+constexpr int kMaxDepth = 100;
+
 void json_value(const Value& v, int indent, bool sort_keys, int depth, std::string& out) {
+  if (depth > kMaxDepth)
+    throw Error("chat template: value nested too deeply (does it contain itself?)");
   const std::string item_sep = indent >= 0 ? "," : ", ";
   auto newline = [&](int d) {
     if (indent < 0) return;
@@ -231,6 +237,12 @@ std::string Value::str() const {
 }
 
 std::string Value::repr() const {
+  return repr_at(0);
+}
+
+std::string Value::repr_at(int depth) const {
+  if (depth > kMaxDepth)
+    throw Error("chat template: value nested too deeply (does it contain itself?)");
   switch (kind()) {
     case Kind::Undefined:
       return "";
@@ -265,14 +277,15 @@ std::string Value::repr() const {
     }
     case Kind::Array: {
       std::string out = "[";
-      for (size_t i = 0; i < array().size(); ++i) out += (i ? ", " : "") + array()[i].repr();
+      for (size_t i = 0; i < array().size(); ++i)
+        out += (i ? ", " : "") + array()[i].repr_at(depth + 1);
       return out + "]";
     }
     case Kind::Object: {
       std::string out = "{";
       bool first = true;
       for (const auto& [k, v] : object()) {
-        out += (first ? "" : ", ") + Value(k).repr() + ": " + v.repr();
+        out += (first ? "" : ", ") + Value(k).repr() + ": " + v.repr_at(depth + 1);
         first = false;
       }
       return out + "}";

@@ -71,6 +71,8 @@ class Value {
   friend bool operator==(const Value& a, const Value& b);
 
  private:
+  std::string repr_at(int depth) const;
+
   struct None {};
   std::variant<std::monostate, None, bool, int64_t, double, std::string, std::shared_ptr<Array>,
                std::shared_ptr<Object>, std::shared_ptr<Function>>

@@ -123,7 +123,12 @@ std::string TokenizerSpec::serialize() const {
 TokenizerSpec TokenizerSpec::deserialize(std::string_view bytes) {
   TokenizerSpec s;
   try {
-    const msgpack::object_handle handle = msgpack::unpack(bytes.data(), bytes.size());
+    // Every element takes at least one byte: damaged lengths cannot make the parser allocate more
+    // than the input justifies.
+    const size_t n = bytes.size();
+    const msgpack::unpack_limit limit(n, n, n, n, n, 16);
+    const msgpack::object_handle handle =
+        msgpack::unpack(bytes.data(), n, nullptr, nullptr, limit);
     const msgpack::object& root = handle.get();
     if (root.type != msgpack::type::MAP) throw Error("tokenizer spec: not a MessagePack map");
     std::map<std::string, const msgpack::object*> fields;

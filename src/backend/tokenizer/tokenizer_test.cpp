@@ -1,7 +1,9 @@
 #include "backend/tokenizer/tokenizer.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <cstring>
 #include <fstream>
 
 #include "backend/tokenizer/byte_unicode.h"
@@ -140,6 +142,62 @@ TEST(Tokenizer, TiktokenTablesMatchTokenizerJson) {
   }
   PIE_REQUIRE_SHARED(bin, "models/stories260K/tok512.bin");
   EXPECT_FALSE(to_tiktoken_tables(load_llama2c_tokenizer(bin, 512)).has_value());
+}
+
+// A spec arrives from remote backends: damaged bytes either fail with pie::Error or give a
+// tokenizer that works (never a crash; the AddressSanitizer build checks the memory accesses).
+TEST(Tokenizer, SurvivesDamagedSpecs) {
+  PIE_REQUIRE_SHARED(bin, "models/stories260K/tok512.bin");
+  TokenizerSpec byte_level;
+  byte_level.algorithm = Algorithm::ByteLevel;
+  for (int b = 0; b < 256; ++b)
+    byte_level.tokens.push_back(escape_byte(static_cast<unsigned char>(b)));
+  byte_level.tokens.push_back("\xC4\xA0t");  // "Ġt"
+  byte_level.tokens.push_back("<|end|>");
+  byte_level.types.assign(byte_level.tokens.size(), TokenType::Normal);
+  byte_level.types.back() = TokenType::Control;
+  byte_level.merges = {"\xC4\xA0 t"};
+  uint64_t state = 99;
+  auto next = [&] {
+    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return state >> 33;
+  };
+  int survived = 0;
+  for (const TokenizerSpec& spec : {load_llama2c_tokenizer(bin, 512), byte_level}) {
+    const std::string good = spec.serialize();
+    for (int round = 0; round < 300; ++round) {
+      std::string bad = good;
+      const int edits = 1 + static_cast<int>(next() % 4);
+      for (int k = 0; k < edits; ++k) bad[next() % bad.size()] = static_cast<char>(next() & 0xFF);
+      if (round % 3 == 0) bad.resize(next() % bad.size());
+      try {
+        const Tokenizer t(TokenizerSpec::deserialize(bad));
+        const std::vector<uint32_t> ids = t.encode("Once upon a time <|end|> \xF0\x9F\xA6\x99 t");
+        t.decode(ids);
+        ++survived;
+      } catch (const Error&) {
+      }
+    }
+  }
+  EXPECT_GT(survived, 0);  // some damage (inside scores, say) leaves a usable spec
+}
+
+TEST(Tokenizer, RejectsDamagedTokenizerFiles) {
+  PIE_REQUIRE_SHARED(bin, "models/stories260K/tok512.bin");
+  std::ifstream in(bin, std::ios::binary);
+  const std::string good(std::istreambuf_iterator<char>(in), {});
+  const auto path = std::filesystem::temp_directory_path() /
+                    ("pie_tok_damaged_" + std::to_string(::getpid()) + ".bin");
+  for (size_t cut = 0; cut < good.size(); cut += 97) {
+    std::ofstream(path, std::ios::binary | std::ios::trunc) << good.substr(0, cut);
+    EXPECT_THROW(load_llama2c_tokenizer(path, 512), Error) << cut;
+  }
+  std::string bad = good;
+  const int32_t huge = 1 << 30;
+  std::memcpy(bad.data() + 4 + 4, &huge, 4);  // the first token's length
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << bad;
+  EXPECT_THROW(load_llama2c_tokenizer(path, 512), Error);
+  std::filesystem::remove(path);
 }
 
 TEST(Tokenizer, RejectsInconsistentSpecs) {
