@@ -1,6 +1,7 @@
 // CpuBackend on a real trained model, stories260K (llama2.c checkpoint): the golden greedy text,
 // batch invariance, shared pages, masks and draft trees.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <memory>
@@ -10,6 +11,7 @@
 #include "backend/cpu/cpu_backend.h"
 #include "backend/cpu/test_sequence.h"
 #include "backend/kernels/isa.h"
+#include "backend/model/convert.h"
 #include "backend/model/model_file.h"
 #include "backend/tokenizer/tokenizer.h"
 #include "shared_data.h"
@@ -104,6 +106,23 @@ TEST_F(Stories, GeneratesTheGoldenTextOnEveryIsa) {
     EXPECT_EQ(generate(backend, tok, 16, 200), kGolden) << "isa " << kernels::isa_name(isa);
     kernels::force_isa(saved);
   }
+}
+
+// The same model converted to GGUF (its tokenizer as SentencePiece keys) generates the same text.
+TEST_F(Stories, GgufConversionGeneratesTheGoldenText) {
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("pie_stories_gguf_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::filesystem::path gguf = dir / "stories260K.gguf";
+  model::convert_llama2c(model_->path(), model_->path().parent_path() / "tok512.bin", gguf);
+  {
+    auto converted = std::make_shared<const model::ModelFile>(model::open_model(gguf));
+    EXPECT_EQ(converted->format(), model::FileFormat::Gguf);
+    const tokenizer::Tokenizer tok(converted->tokenizer());
+    CpuBackend backend(converted, options(16));
+    EXPECT_EQ(generate(backend, tok, 16, 200), kGolden);
+  }
+  std::filesystem::remove_all(dir);
 }
 
 TEST_F(Stories, GoldenTextWithOtherPageSizes) {
