@@ -73,7 +73,8 @@ int main(int argc, char** argv) {
 
   pie::runtime::RuntimeOptions options;
   options.warm_workers = 4;
-  pie::runtime::Runtime runtime(options, {});
+  pie::engine::ModelRegistry models;  // none: launches and host calls need no model
+  pie::runtime::Runtime runtime(options, models);
   runtime.add_program(hash, wasm);
   const uint64_t compiled = runtime.programs().compilations();
 

@@ -71,6 +71,11 @@ declare module "pie" {
     importResources(type: ResourceType, name: string): number[];
     exported(type: ResourceType): [string, number][];
     releaseExported(type: ResourceType, name: string): void;
+    /** Image file bytes -> one embedding per slot, positions from positionOffset. */
+    embedImage(embeds: number[], image: Uint8Array, positionOffset: number): void;
+    initializeAdapter(adapter: number, rank: number, alpha: number, populationSize: number,
+                      muFraction: number, initialSigma: number): void;
+    updateAdapter(adapter: number, scores: number[], seeds: (number | bigint)[], maxSigma: number): void;
     forwardPass(): ForwardPass;
     close(): void;
   }

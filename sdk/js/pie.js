@@ -150,6 +150,17 @@ export class Queue {
   exported(type) { return native.exportedResources(this.#h, type); }
   releaseExported(type, name) { native.releaseExported(this.#h, type, String(name)); }
 
+  // Images and adapters: submitted in queue order; a failure ends the instance.
+  embedImage(embeds, image, positionOffset) {
+    native.embedImage(this.#h, embeds, image, positionOffset);
+  }
+  initializeAdapter(adapter, rank, alpha, populationSize, muFraction, initialSigma) {
+    native.initializeAdapter(this.#h, adapter, rank, alpha, populationSize, muFraction, initialSigma);
+  }
+  updateAdapter(adapter, scores, seeds, maxSigma) {
+    native.updateAdapter(this.#h, adapter, scores, seeds, maxSigma);
+  }
+
   forwardPass() { return new ForwardPass(native.fpCreate(this.#h)); }
   close() { native.drop(this.#h); }
 }

@@ -109,19 +109,12 @@ uint32_t HostApi::debug_query(Instance& inst, std::string_view query) {
 
 // ---- Models -------------------------------------------------------------------------------------
 
-ModelRef HostApi::model_ref(uint32_t service_id) const {
-  const auto all = services_.models();
-  if (service_id >= all.size())
-    throw Error("no model with service id " + std::to_string(service_id));
-  return ModelRef{service_id, all[service_id].service};
-}
-
 uint32_t HostApi::model_get(Instance& inst, std::string_view name) {
-  const auto all = services_.models();
+  const auto all = services_.models->models();
   for (size_t i = 0; i < all.size(); ++i) {
     if (all[i].name == name) {
       return inst.handles().insert(
-          std::make_unique<ModelObject>(ModelRef{static_cast<uint32_t>(i), all[i].service}));
+          std::make_unique<ModelObject>(ModelRef{static_cast<uint32_t>(i), all[i].service.get()}));
     }
   }
   return 0;
@@ -129,13 +122,13 @@ uint32_t HostApi::model_get(Instance& inst, std::string_view name) {
 
 std::vector<std::string> HostApi::models() const {
   std::vector<std::string> names;
-  for (const auto& m : services_.models()) names.push_back(m.name);
+  for (const auto& m : services_.models->models()) names.push_back(m.name);
   return names;
 }
 
 std::vector<std::string> HostApi::models_with_traits(std::span<const std::string> traits) const {
   std::vector<std::string> names;
-  for (const auto& m : services_.models()) {
+  for (const auto& m : services_.models->models()) {
     const auto& have = m.service->info().traits;
     bool all = true;
     for (const auto& t : traits) {
@@ -264,6 +257,47 @@ void HostApi::release_exported(Instance& inst, uint32_t queue, uint32_t type,
                                std::string_view name) {
   const QueueObject& q = inst.handles().get<QueueObject>(queue);
   q.model.service->release_exported(resource_type(type), std::string(name));
+}
+
+// ---- Images and adapters ------------------------------------------------------------------------
+
+void HostApi::embed_image(Instance& inst, uint32_t queue, std::span<const uint32_t> embeds,
+                          std::string image, uint32_t position_offset) {
+  const QueueObject& q = inst.handles().get<QueueObject>(queue);
+  protocol::EmbedImageRequest request;
+  request.embed_ptrs = inst.ids(q.model.service_id, kEmbed).physical(embeds);
+  request.image_blob = std::move(image);
+  request.position_offset = position_offset;
+  q.model.service->embed_image(inst.key(), q.stream, std::move(request));
+}
+
+void HostApi::initialize_adapter(Instance& inst, uint32_t queue, uint32_t adapter, uint32_t rank,
+                                 float alpha, uint32_t population_size, float mu_fraction,
+                                 float initial_sigma) {
+  const QueueObject& q = inst.handles().get<QueueObject>(queue);
+  if (population_size == 0) throw Error("the population size must be at least 1");
+  check_probability(mu_fraction, "mu_fraction");
+  protocol::InitializeAdapterRequest request;
+  request.adapter_ptr = inst.ids(q.model.service_id, kAdapter).physical(adapter);
+  request.rank = rank;
+  request.alpha = alpha;
+  request.population_size = population_size;
+  request.mu_fraction = mu_fraction;
+  request.initial_sigma = initial_sigma;
+  q.model.service->initialize_adapter(inst.key(), q.stream, request);
+}
+
+void HostApi::update_adapter(Instance& inst, uint32_t queue, uint32_t adapter,
+                             std::span<const float> scores, std::span<const int64_t> seeds,
+                             float max_sigma) {
+  const QueueObject& q = inst.handles().get<QueueObject>(queue);
+  check_same_length(scores.size(), seeds.size(), "scores and seeds");
+  protocol::UpdateAdapterRequest request;
+  request.adapter_ptr = inst.ids(q.model.service_id, kAdapter).physical(adapter);
+  request.scores.assign(scores.begin(), scores.end());
+  request.seeds.assign(seeds.begin(), seeds.end());
+  request.max_sigma = max_sigma;
+  q.model.service->update_adapter(inst.key(), q.stream, std::move(request));
 }
 
 // ---- Forward passes -----------------------------------------------------------------------------

@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "engine/model_registry.h"
 #include "engine/model_service.h"
 #include "runtime/host_objects.h"
 #include "runtime/instance.h"
@@ -21,15 +22,11 @@
 
 namespace pie::runtime {
 
-struct RegisteredModel {
-  std::string name;
-  engine::ModelService* service = nullptr;
-};
-
 // What the API reaches beyond the calling instance.
 struct HostServices {
-  // The models in registration order (a model's service id is its index).
-  std::function<std::vector<RegisteredModel>()> models;
+  // The models, in registration order (a model's service id is its position). Models are never
+  // removed, so handles may keep raw pointers to them.
+  engine::ModelRegistry* models = nullptr;
   services::PubSub* pubsub = nullptr;
   services::KeyValueStore* kvs = nullptr;
   // Runtime-level debug queries ("ping", "get_instance_count", ...).
@@ -88,6 +85,16 @@ class HostApi {
   std::vector<std::pair<std::string, uint32_t>> exported_resources(Instance& inst, uint32_t queue,
                                                                    uint32_t type);
   void release_exported(Instance& inst, uint32_t queue, uint32_t type, std::string_view name);
+
+  // Images and adapters (fire and forget: a failure ends the instance later).
+  void embed_image(Instance& inst, uint32_t queue, std::span<const uint32_t> embeds,
+                   std::string image, uint32_t position_offset);
+  void initialize_adapter(Instance& inst, uint32_t queue, uint32_t adapter, uint32_t rank,
+                          float alpha, uint32_t population_size, float mu_fraction,
+                          float initial_sigma);
+  void update_adapter(Instance& inst, uint32_t queue, uint32_t adapter,
+                      std::span<const float> scores, std::span<const int64_t> seeds,
+                      float max_sigma);
 
   // Forward passes.
   uint32_t fp_create(Instance& inst, uint32_t queue);
@@ -152,7 +159,6 @@ class HostApi {
   HttpExchange& http(Instance& inst);
 
  private:
-  ModelRef model_ref(uint32_t service_id) const;
   uint32_t new_future(Instance& inst, FutureKind kind, std::shared_ptr<FutureCore>& core);
 
   HostServices services_;

@@ -319,6 +319,38 @@ NATIVE(releaseExported) {
   g.api->release_exported(*g.instance, a.u32(0), a.u32(1), a.str(2));
 }
 
+NATIVE(embedImage) {
+  USE(r);
+  g.api->embed_image(*g.instance, a.u32(0), a.u32s(1), a.bytes(2), a.u32(3));
+}
+NATIVE(initializeAdapter) {
+  USE(r);
+  g.api->initialize_adapter(*g.instance, a.u32(0), a.u32(1), a.u32(2), a.f32(3), a.u32(4), a.f32(5),
+                            a.f32(6));
+}
+NATIVE(updateAdapter) {
+  USE(r);
+  std::vector<float> scores;
+  std::vector<int64_t> seeds;
+  v8::Local<v8::Context> ctx = a.context();
+  for (int arg : {2, 3}) {
+    if (!a.at(arg)->IsArray())
+      throw Error("argument " + std::to_string(arg + 1) + " must be an array");
+  }
+  auto score_array = a.at(2).As<v8::Array>();
+  auto seed_array = a.at(3).As<v8::Array>();
+  for (uint32_t i = 0; i < score_array->Length(); ++i) {
+    scores.push_back(static_cast<float>(
+        score_array->Get(ctx, i).ToLocalChecked()->NumberValue(ctx).FromMaybe(0)));
+  }
+  for (uint32_t i = 0; i < seed_array->Length(); ++i) {
+    v8::Local<v8::Value> v = seed_array->Get(ctx, i).ToLocalChecked();
+    seeds.push_back(v->IsBigInt() ? v.As<v8::BigInt>()->Int64Value()
+                                  : static_cast<int64_t>(v->NumberValue(ctx).FromMaybe(0)));
+  }
+  g.api->update_adapter(*g.instance, a.u32(0), a.u32(1), scores, seeds, a.f32(4));
+}
+
 NATIVE(fpCreate) {
   r.Set(g.api->fp_create(*g.instance, a.u32(0)));
 }
@@ -503,6 +535,9 @@ const Native kNatives[] = {
     ENTRY(importResources),
     ENTRY(exportedResources),
     ENTRY(releaseExported),
+    ENTRY(embedImage),
+    ENTRY(initializeAdapter),
+    ENTRY(updateAdapter),
     ENTRY(fpCreate),
     ENTRY(fpInputTokens),
     ENTRY(fpInputEmbeddings),

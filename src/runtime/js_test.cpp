@@ -23,7 +23,7 @@ class JsTest : public ::testing::Test {
     options.max_wasm_memory_pages = 2048;
     options.cpu_time_limit_ms = cpu_limit_ms;
     runtime_.reset();
-    runtime_ = std::make_unique<Runtime>(options, EngineHooks{});
+    runtime_ = std::make_unique<Runtime>(options, registry_);
   }
 
   std::pair<std::string, std::shared_ptr<RecordingOwner>> launch(
@@ -39,6 +39,7 @@ class JsTest : public ::testing::Test {
     return launch(source, std::move(args)).second->wait_end();
   }
 
+  engine::ModelRegistry registry_;  // no models
   std::unique_ptr<Runtime> runtime_;
 };
 

@@ -26,15 +26,14 @@ WasmLinkRules link_rules() {
 
 }  // namespace
 
-Runtime::Runtime(RuntimeOptions options, EngineHooks engine)
-    : options_(std::move(options)), engine_(std::move(engine)) {
-  if (!engine_.models) engine_.models = [] { return std::vector<RegisteredModel>{}; };
+Runtime::Runtime(RuntimeOptions options, engine::ModelRegistry& models)
+    : options_(std::move(options)), models_(models) {
   v8_ = V8Process::acquire(V8Options{options_.max_wasm_memory_pages});
   programs_ = std::make_unique<ProgramStore>(v8_, link_rules(), options_.cache_dir);
   kvs_ = options_.kvs_file.empty() ? std::make_unique<services::KeyValueStore>()
                                    : std::make_unique<services::KeyValueStore>(options_.kvs_file);
   HostServices services;
-  services.models = engine_.models;
+  services.models = &models_;
   services.pubsub = &pubsub_;
   services.kvs = kvs_.get();
   services.debug_query = [this](std::string_view q) { return debug_query(q); };
@@ -42,9 +41,13 @@ Runtime::Runtime(RuntimeOptions options, EngineHooks engine)
   api_ = std::make_unique<HostApi>(std::move(services));
   pool_ = std::make_unique<WorkerPool>(v8_, *api_, options_.warm_workers, options_.max_workers);
   if (options_.cpu_time_limit_ms > 0) watchdog_ = std::thread([this] { watchdog_loop(); });
+  models_.set_terminator([this](engine::InstanceKey key, uint32_t code, std::string message) {
+    terminate_key(key, code, std::move(message));
+  });
 }
 
 Runtime::~Runtime() {
+  models_.set_terminator(nullptr);
   std::list<std::unique_ptr<services::HttpServer>> servers;
   {
     std::lock_guard lock(mutex_);
@@ -112,7 +115,7 @@ Termination Runtime::execute(IsolateHost& host, const std::shared_ptr<Instance>&
   }
   const Termination end = instance->finish(std::move(outcome));
 
-  for (const RegisteredModel& model : engine_.models()) model.service->cleanup(instance->key());
+  for (const auto& model : models_.models()) model.service->cleanup(instance->key());
   instance->messages().close();
   instance->blobs().close();
   {
@@ -146,17 +149,18 @@ void Runtime::terminate_instance(const std::string& instance_id, server::Termina
   if (auto instance = find(instance_id)) instance->request_termination(code, std::move(message));
 }
 
-engine::InstanceTerminator Runtime::terminator() {
-  return [this](engine::InstanceKey key, uint32_t code, std::string message) {
-    std::shared_ptr<Instance> instance;
-    {
-      std::lock_guard lock(mutex_);
-      auto it = live_.find(key);
-      if (it == live_.end()) return;
-      instance = it->second.instance;
-    }
-    instance->request_termination(static_cast<server::TerminationCode>(code), std::move(message));
-  };
+void Runtime::terminate_key(engine::InstanceKey key, uint32_t code, std::string message) {
+  std::shared_ptr<Instance> instance;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = live_.find(key);
+    if (it == live_.end()) return;
+    instance = it->second.instance;
+  }
+  const auto termination = code <= static_cast<uint32_t>(server::TerminationCode::OutOfResources)
+                               ? static_cast<server::TerminationCode>(code)
+                               : server::TerminationCode::SystemError;
+  instance->request_termination(termination, std::move(message));
 }
 
 size_t Runtime::running_instances() {
@@ -217,14 +221,11 @@ void Runtime::launch_server_instance(uint32_t port, const std::string& hash,
 std::string Runtime::attach_remote_service(const std::string& endpoint,
                                            const std::string& service_type,
                                            const std::string& service_name) {
-  if (!engine_.attach_remote_service) throw Error("Failed to attach to model backend");
-  return engine_.attach_remote_service(endpoint, service_type, service_name);
+  return models_.attach_remote_service(endpoint, service_type, service_name);
 }
 
 std::map<std::string, std::string> Runtime::model_status() {
-  std::map<std::string, std::string> status;
-  for (const RegisteredModel& model : engine_.models()) status.merge(model.service->status());
-  return status;
+  return models_.status();
 }
 
 std::string Runtime::debug_query(std::string_view query) {

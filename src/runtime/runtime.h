@@ -16,6 +16,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "engine/model_registry.h"
 #include "engine/model_service.h"
 #include "runtime/host_api.h"
 #include "runtime/instance.h"
@@ -39,22 +40,14 @@ struct RuntimeOptions {
   size_t max_workers = 256;
 };
 
-// What the runtime needs from the engine side.
-struct EngineHooks {
-  // The models in registration order.
-  std::function<std::vector<RegisteredModel>()> models;
-  // Registers a remote backend; returns the success text or throws pie::Error.
-  std::function<std::string(const std::string& endpoint, const std::string& service_type,
-                            const std::string& service_name)>
-      attach_remote_service;
-};
-
 class Runtime : public server::EnginePort {
  public:
   // The version inferlets see (Pie's engine version at the reference commit).
   static constexpr const char* kVersion = "0.2.0";
 
-  Runtime(RuntimeOptions options, EngineHooks engine);
+  // Instances use the models of `models`, which must outlive the runtime; the runtime becomes the
+  // registry's terminator (model services end instances through it).
+  Runtime(RuntimeOptions options, engine::ModelRegistry& models);
   // Ends every instance (Aborted), stops HTTP servers and workers.
   ~Runtime() override;
   Runtime(const Runtime&) = delete;
@@ -75,9 +68,6 @@ class Runtime : public server::EnginePort {
                                     const std::string& service_name) override;
   std::map<std::string, std::string> model_status() override;
 
-  // For model services: ends an instance they cannot serve (out of resources, backend failure).
-  engine::InstanceTerminator terminator();
-
   ProgramStore& programs() { return *programs_; }
   services::KeyValueStore& kvs() { return *kvs_; }
   size_t running_instances();
@@ -91,10 +81,12 @@ class Runtime : public server::EnginePort {
   // live table, and the owner's termination event.
   Termination execute(IsolateHost& host, const std::shared_ptr<Instance>& instance);
   std::shared_ptr<Instance> find(const std::string& instance_id);
+  // Ends an instance on behalf of a model service (out of resources, a failed command).
+  void terminate_key(engine::InstanceKey key, uint32_t code, std::string message);
   void watchdog_loop();
 
   RuntimeOptions options_;
-  EngineHooks engine_;
+  engine::ModelRegistry& models_;
   std::shared_ptr<V8Process> v8_;
   std::unique_ptr<ProgramStore> programs_;
   services::PubSub pubsub_;

@@ -57,7 +57,7 @@ class RuntimeTest : public ::testing::Test {
     options.max_wasm_memory_pages = kMemoryPages;
     options.cpu_time_limit_ms = cpu_limit_ms;
     runtime_.reset();
-    runtime_ = std::make_unique<Runtime>(options, EngineHooks{});
+    runtime_ = std::make_unique<Runtime>(options, registry_);
     runtime_->add_program(hash_, probe_);
   }
 
@@ -74,6 +74,7 @@ class RuntimeTest : public ::testing::Test {
   std::string probe_;
   std::string hash_;
   fs::path dir_;
+  engine::ModelRegistry registry_;  // no models
   std::unique_ptr<Runtime> runtime_;
 };
 

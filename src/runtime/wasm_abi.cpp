@@ -1,5 +1,7 @@
 #include "runtime/wasm_abi.h"
 
+#include <cstring>
+
 #include "pie/abi.h"
 #include "protocol/backend_messages.h"
 
@@ -164,6 +166,29 @@ void exported_resources(Guest& g, HostCall& c) {
 
 void release_exported(Guest& g, HostCall& c) {
   g.api->release_exported(*g.instance, c.u32(0), c.u32(1), g.text(c.u32(2), c.u32(3)));
+}
+
+// ---- Images and adapters ------------------------------------------------------------------------
+
+void embed_image(Guest& g, HostCall& c) {
+  g.api->embed_image(*g.instance, c.u32(0), g.u32s(c.u32(1), c.u32(2)),
+                     std::string(g.text(c.u32(3), c.u32(4))), c.u32(5));
+}
+
+void initialize_adapter(Guest& g, HostCall& c) {
+  g.api->initialize_adapter(*g.instance, c.u32(0), c.u32(1), c.u32(2), c.f32(3), c.u32(4), c.f32(5),
+                            c.f32(6));
+}
+
+void update_adapter(Guest& g, HostCall& c) {
+  const uint32_t n = c.u32(4);
+  std::vector<float> scores(n);
+  std::vector<int64_t> seeds(n);
+  if (n != 0) {
+    std::memcpy(scores.data(), g.bytes(c.u32(2), uint64_t{n} * 4).data(), size_t{n} * 4);
+    std::memcpy(seeds.data(), g.bytes(c.u32(3), uint64_t{n} * 8).data(), size_t{n} * 8);
+  }
+  g.api->update_adapter(*g.instance, c.u32(0), c.u32(1), scores, seeds, c.f32(5));
 }
 
 // ---- Forward passes -----------------------------------------------------------------------------
@@ -460,6 +485,9 @@ const HostFunction kFunctions[] = {
     PIE(import_resources),
     PIE(exported_resources),
     PIE(release_exported),
+    PIE(embed_image),
+    PIE(initialize_adapter),
+    PIE(update_adapter),
     PIE(fp_create),
     PIE(fp_input_tokens),
     PIE(fp_input_embeddings),

@@ -4,32 +4,52 @@
 
 namespace pie::runtime {
 
-WorkerPool::WorkerPool(std::shared_ptr<V8Process> v8, HostApi& api, size_t warm, size_t max_workers)
-    : v8_(std::move(v8)), api_(api), max_workers_(std::max<size_t>(1, max_workers)) {
+WorkerPool::WorkerPool(std::shared_ptr<V8Process> v8, HostApi& api, size_t warm, size_t max_workers,
+                       std::chrono::milliseconds idle_timeout)
+    : v8_(std::move(v8)),
+      api_(api),
+      warm_(warm),
+      max_workers_(std::max<size_t>(1, max_workers)),
+      idle_timeout_(idle_timeout) {
   std::lock_guard lock(mutex_);
-  for (size_t i = 0; i < std::min(warm, max_workers_); ++i) start_worker();
+  for (size_t i = 0; i < std::min(warm_, max_workers_); ++i) start_worker();
 }
 
 WorkerPool::~WorkerPool() {
+  std::map<std::thread::id, std::thread> threads;
   {
     std::lock_guard lock(mutex_);
     stopping_ = true;
   }
   cv_.notify_all();
-  for (auto& t : threads_) t.join();
+  // Workers leave the map as they retire; wait until every one has.
+  for (;;) {
+    std::unique_lock lock(mutex_);
+    join_retired();
+    if (threads_.empty()) break;
+    lock.unlock();
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
 }
 
 void WorkerPool::start_worker() {
   ++starting_;
-  threads_.emplace_back([this] { worker_loop(); });
+  std::thread t([this] { worker_loop(); });
+  const auto id = t.get_id();
+  threads_.emplace(id, std::move(t));
+}
+
+void WorkerPool::join_retired() {
+  for (auto& t : retired_) t.join();
+  retired_.clear();
 }
 
 void WorkerPool::submit(Job job) {
   std::lock_guard lock(mutex_);
+  join_retired();
   jobs_.push_back(std::move(job));
   // Keep one worker ready beyond the jobs waiting, so the next launch does not pay for an isolate.
-  const size_t ready = idle_ + starting_;
-  if (ready <= jobs_.size() && threads_.size() < max_workers_) start_worker();
+  if (idle_ + starting_ <= jobs_.size() && threads_.size() < max_workers_) start_worker();
   cv_.notify_one();
 }
 
@@ -59,9 +79,22 @@ void WorkerPool::worker_loop() {
         --starting_;
         started = true;
       }
-      cv_.wait(lock, [&] { return stopping_ || !jobs_.empty(); });
+      const bool woken =
+          cv_.wait_for(lock, idle_timeout_, [&] { return stopping_ || !jobs_.empty(); });
       --idle_;
-      if (jobs_.empty()) return;  // stopping with nothing left
+      const bool retire = jobs_.empty() && (stopping_ || (!woken && threads_.size() > warm_));
+      if (retire) {
+        // The isolate is disposed on its own thread, then the thread hands itself over to be
+        // joined.
+        lock.unlock();
+        host.reset();
+        lock.lock();
+        auto self = threads_.find(std::this_thread::get_id());
+        retired_.push_back(std::move(self->second));
+        threads_.erase(self);
+        return;
+      }
+      if (jobs_.empty()) continue;  // idle timeout, but needed to stay warm
       job = std::move(jobs_.front());
       jobs_.pop_front();
     }

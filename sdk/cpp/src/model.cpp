@@ -138,6 +138,27 @@ void Queue::release_exported(Resource type, std::string_view name) const {
   pie_release_exported(handle(), static_cast<uint32_t>(type), name.data(), size32(name.size()));
 }
 
+void Queue::embed_image(std::span<const Embed> embeds, std::string_view image,
+                        uint32_t position_offset) const {
+  const std::vector<uint32_t> ids = ids_of<Resource::Embed>(embeds);
+  pie_embed_image(handle(), ids.data(), size32(ids.size()), image.data(), size32(image.size()),
+                  position_offset);
+}
+
+void Queue::initialize_adapter(const Adapter& adapter, uint32_t rank, float alpha,
+                               uint32_t population_size, float mu_fraction,
+                               float initial_sigma) const {
+  pie_initialize_adapter(handle(), adapter.id(), rank, alpha, population_size, mu_fraction,
+                         initial_sigma);
+}
+
+void Queue::update_adapter(const Adapter& adapter, std::span<const float> scores,
+                           std::span<const int64_t> seeds, float max_sigma) const {
+  if (scores.size() != seeds.size()) fail("update_adapter: scores and seeds differ in length");
+  pie_update_adapter(handle(), adapter.id(), scores.data(), seeds.data(), size32(scores.size()),
+                     max_sigma);
+}
+
 ForwardPass Queue::forward_pass() const {
   return ForwardPass(pie_fp_create(handle()));
 }

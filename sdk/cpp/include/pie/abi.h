@@ -138,6 +138,22 @@ uint32_t pie_exported_resources(pie_handle queue, uint32_t type, void* out, uint
 PIE_IMPORT(release_exported)
 void pie_release_exported(pie_handle queue, uint32_t type, const char* name, uint32_t name_len);
 
+/* ---- Images and adapters (fire and forget: a failure ends the instance) -------------------- */
+
+/* Runs the model's image encoder on an image file (`image`, image_len bytes) and stores one
+ * embedding per slot of `embeds`, with positions from `position_offset`. */
+PIE_IMPORT(embed_image)
+void pie_embed_image(pie_handle queue, const uint32_t* embeds, uint32_t n, const void* image,
+                     uint32_t image_len, uint32_t position_offset);
+/* Creates (or resets) the adapter in slot `adapter` with evolution-strategy state. */
+PIE_IMPORT(initialize_adapter)
+void pie_initialize_adapter(pie_handle queue, uint32_t adapter, uint32_t rank, float alpha,
+                            uint32_t population_size, float mu_fraction, float initial_sigma);
+/* One evolution step from the population's scores and noise seeds (n of each). */
+PIE_IMPORT(update_adapter)
+void pie_update_adapter(pie_handle queue, uint32_t adapter, const float* scores,
+                        const int64_t* seeds, uint32_t n, float max_sigma);
+
 /* ---- Forward passes ------------------------------------------------------------------------ */
 
 /* A new, empty forward-pass builder bound to `queue`. */

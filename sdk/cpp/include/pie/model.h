@@ -137,6 +137,15 @@ class Queue {
   // Deletes an export and frees its slots.
   void release_exported(Resource type, std::string_view name) const;
 
+  // Images and adapters, in queue order (fire and forget: a failure ends the instance).
+  void embed_image(std::span<const Embed> embeds, std::string_view image,
+                   uint32_t position_offset) const;
+  void initialize_adapter(const Adapter& adapter, uint32_t rank, float alpha,
+                          uint32_t population_size, float mu_fraction, float initial_sigma) const;
+  // One evolution step: scores and noise seeds of the population (same length).
+  void update_adapter(const Adapter& adapter, std::span<const float> scores,
+                      std::span<const int64_t> seeds, float max_sigma) const;
+
   ForwardPass forward_pass() const;
   pie_handle handle() const { return handle_->get(); }
 
