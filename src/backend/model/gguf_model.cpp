@@ -169,6 +169,8 @@ TokenizerSpec tokenizer_from_gguf(const GgufMetadata& m) {
     s.split_regexes = tokenizer::pre_tokenizer_regexes(s.pre);
     // llama.cpp looks whole pieces up first for Llama 3's vocabulary (as tiktoken does).
     s.ignore_merges = s.pre == "llama-bpe" || s.pre == "llama3";
+    // Qwen's own tokenizer normalises to NFC (llama.cpp skips it; Hugging Face is the reference).
+    s.nfc = s.pre == "qwen2" || s.pre == "qwen3";
   }
   s.bos = optional_u32(m, "tokenizer.ggml.bos_token_id");
   s.eos = optional_u32(m, "tokenizer.ggml.eos_token_id");

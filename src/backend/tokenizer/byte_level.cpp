@@ -8,6 +8,7 @@
 
 #include "backend/tokenizer/byte_unicode.h"
 #include "backend/tokenizer/encoder.h"
+#include "backend/tokenizer/normalize.h"
 #include "backend/tokenizer/pretokenizer.h"
 #include "common/error.h"
 
@@ -37,6 +38,7 @@ class ByteLevelEncoder final : public Encoder {
       : splitter_(spec.split_regexes.empty() ? pre_tokenizer_regexes("gpt-2") : spec.split_regexes),
         by_rank_(spec.merges.empty()),
         ignore_merges_(spec.ignore_merges),
+        nfc_(spec.nfc),
         unk_(spec.unk) {
     ids_.reserve(spec.tokens.size());
     for (size_t id = 0; id < spec.tokens.size(); ++id) {
@@ -52,6 +54,8 @@ class ByteLevelEncoder final : public Encoder {
   }
 
   void encode(std::string_view text, bool /*at_start*/, std::vector<uint32_t>& out) const override {
+    std::string normalised;
+    if (nfc_ && to_nfc(text, normalised)) text = normalised;
     for (std::string_view piece : splitter_.split(text)) encode_piece(escape_bytes(piece), out);
   }
 
@@ -138,6 +142,7 @@ class ByteLevelEncoder final : public Encoder {
   Splitter splitter_;
   bool by_rank_;
   bool ignore_merges_;
+  bool nfc_;
   std::optional<uint32_t> unk_;
   // Keys view the spec's strings, which outlive the encoder (both belong to one Tokenizer).
   std::unordered_map<std::string_view, uint32_t> ids_;

@@ -268,6 +268,7 @@ TokenizerSpec load_hf_tokenizer(const std::filesystem::path& tokenizer_json,
       }
     }
     spec.ignore_merges = model.value("ignore_merges", false);
+    spec.nfc = normalizer.find("\"NFC\"") != std::string::npos;
 
     // Pre-tokenizer: Split regexes (in a Sequence or alone), or ByteLevel with GPT-2's regex.
     std::function<void(const json&)> visit = [&](const json& p) {

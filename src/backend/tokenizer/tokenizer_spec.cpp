@@ -80,7 +80,7 @@ void TokenizerSpec::validate() const {
 std::string TokenizerSpec::serialize() const {
   msgpack::sbuffer buffer;
   msgpack::packer<msgpack::sbuffer> p(buffer);
-  p.pack_map(17);
+  p.pack_map(18);
   p.pack("format_version");
   p.pack(kFormatVersion);
   p.pack("algorithm");
@@ -101,6 +101,8 @@ std::string TokenizerSpec::serialize() const {
   p.pack(pre);
   p.pack("ignore_merges");
   p.pack(ignore_merges);
+  p.pack("nfc");
+  p.pack(nfc);
   p.pack("bos");
   pack_optional(p, bos);
   p.pack("eos");
@@ -127,8 +129,7 @@ TokenizerSpec TokenizerSpec::deserialize(std::string_view bytes) {
     // than the input justifies.
     const size_t n = bytes.size();
     const msgpack::unpack_limit limit(n, n, n, n, n, 16);
-    const msgpack::object_handle handle =
-        msgpack::unpack(bytes.data(), n, nullptr, nullptr, limit);
+    const msgpack::object_handle handle = msgpack::unpack(bytes.data(), n, nullptr, nullptr, limit);
     const msgpack::object& root = handle.get();
     if (root.type != msgpack::type::MAP) throw Error("tokenizer spec: not a MessagePack map");
     std::map<std::string, const msgpack::object*> fields;
@@ -164,6 +165,7 @@ TokenizerSpec TokenizerSpec::deserialize(std::string_view bytes) {
     s.split_regexes = unpack_strings(field("split_regexes"));
     s.pre = field("pre").as<std::string>();
     s.ignore_merges = field("ignore_merges").as<bool>();
+    if (fields.count("nfc") != 0) s.nfc = fields["nfc"]->as<bool>();
     s.bos = unpack_optional(field("bos"));
     s.eos = unpack_optional(field("eos"));
     s.unk = unpack_optional(field("unk"));

@@ -48,6 +48,9 @@ struct TokenizerSpec {
       pre;  // the pre-tokenizer's name as GGUF's tokenizer.ggml.pre gives it ("llama-bpe", ...)
   // Byte-level: a piece that is itself a token is not merged (tiktoken's and Llama 3's rule).
   bool ignore_merges = false;
+  // Byte-level: text is normalised to Unicode NFC before it is split (Qwen's tokenizer.json asks
+  // for it). Text that is not valid UTF-8 is left as it is.
+  bool nfc = false;
 
   std::optional<uint32_t> bos;
   std::optional<uint32_t> eos;

@@ -105,6 +105,23 @@ TEST(Tokenizer, InvalidUtf8SurvivesARoundTrip) {
   }
 }
 
+// Qwen's tokenizer.json normalises to NFC: a decomposed é encodes like the composed one.
+TEST(Tokenizer, QwenNormalisesToNfc) {
+  PIE_REQUIRE_SHARED(json, "tokenizers/qwen3/tokenizer.json");
+  PIE_REQUIRE_SHARED(llama3, "tokenizers/llama3/tokenizer.json");
+  const Tokenizer qwen(load_hf_tokenizer(json));
+  EXPECT_TRUE(qwen.spec().nfc);
+  const std::string composed = "caf\xC3\xA9 r\xC3\xA9sum\xC3\xA9";
+  const std::string decomposed = "cafe\xCC\x81 re\xCC\x81sume\xCC\x81";
+  EXPECT_EQ(qwen.encode(decomposed), qwen.encode(composed));
+  EXPECT_EQ(qwen.decode(qwen.encode(decomposed)), composed);
+  // Llama 3 does not normalise: the combining accent stays.
+  const Tokenizer llama(load_hf_tokenizer(llama3));
+  EXPECT_FALSE(llama.spec().nfc);
+  EXPECT_NE(llama.encode(decomposed), llama.encode(composed));
+  EXPECT_EQ(llama.decode(llama.encode(decomposed)), decomposed);
+}
+
 TEST(Tokenizer, SpecSerialisesExactly) {
   PIE_REQUIRE_SHARED(json, "tokenizers/qwen3/tokenizer.json");
   PIE_REQUIRE_SHARED(bin, "models/stories260K/tok512.bin");
