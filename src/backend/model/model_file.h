@@ -6,7 +6,8 @@
 // when qkv_bias), blk.N.attn_q_norm.weight / attn_k_norm.weight (when qk_norm),
 // blk.N.ffn_norm.weight, blk.N.ffn_gate.weight, blk.N.ffn_up.weight, blk.N.ffn_down.weight,
 // output_norm.weight, and output.weight (absent when tied_embeddings: the output projection is then
-// token_embd.weight).
+// token_embd.weight). GGUF files with Llama 3 RoPE scaling also hold rope_freqs.weight, whose values
+// are copied into rope.freq_factors.
 //
 // Shapes are in GGUF order: shape[0] is the contiguous dimension (the row length). A linear layer
 // y = W x with W of PyTorch shape [out, in] has shape {in, out}: `out` rows of `in` elements.
