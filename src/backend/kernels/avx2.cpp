@@ -103,17 +103,24 @@ bool uses_packed_acts(GgmlType type) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Integer path: weight panels. Per block of 32 elements and per row: 32 weight bytes, 8 float
-// scales (lane j covers elements 4j..4j+3) and, for Q4_K, 8 float mins.
+// Integer path: weights. Per block of 32 elements of a row: 32 weight bytes, 8 float scales (lane
+// j covers elements 4j..4j+3) and, for Q4_K, 8 float mins.
+
+struct IntBlock {
+  __m256i q;
+  __m256 ws;
+  __m256 wm;
+};
 
 struct Q8_0 {
   static constexpr int kShift = 0;
   static constexpr bool kMin = false;
   static constexpr bool kSigned = true;
-  static void unpack(const std::byte* row, uint64_t s, uint8_t* q, float* ws, float*) {
+  static constexpr uint64_t kStepBytes = sizeof(model::BlockQ8_0);
+  static IntBlock load(const std::byte* row, uint64_t s) {
     const auto& blk = reinterpret_cast<const model::BlockQ8_0*>(row)[s];
-    memcpy(q, blk.qs, 32);
-    _mm256_storeu_ps(ws, _mm256_set1_ps(_cvtsh_ss(blk.d)));
+    return {_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk.qs)),
+            _mm256_set1_ps(_cvtsh_ss(blk.d)), _mm256_setzero_ps()};
   }
 };
 
@@ -121,13 +128,14 @@ struct Q4_0 {
   static constexpr int kShift = 3;
   static constexpr bool kMin = false;
   static constexpr bool kSigned = false;
-  static void unpack(const std::byte* row, uint64_t s, uint8_t* q, float* ws, float*) {
+  static constexpr uint64_t kStepBytes = sizeof(model::BlockQ4_0);
+  static IntBlock load(const std::byte* row, uint64_t s) {
     const auto& blk = reinterpret_cast<const model::BlockQ4_0*>(row)[s];
     const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk.qs));
     __m256i v = _mm256_set_m128i(packed, packed);
     v = _mm256_srlv_epi64(v, _mm256_set_epi64x(4, 4, 0, 0));
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(q), _mm256_and_si256(v, _mm256_set1_epi8(0x0F)));
-    _mm256_storeu_ps(ws, _mm256_set1_ps(_cvtsh_ss(blk.d)));
+    return {_mm256_and_si256(v, _mm256_set1_epi8(0x0F)), _mm256_set1_ps(_cvtsh_ss(blk.d)),
+            _mm256_setzero_ps()};
   }
 };
 
@@ -135,17 +143,17 @@ struct Q4_K {
   static constexpr int kShift = 0;
   static constexpr bool kMin = true;
   static constexpr bool kSigned = false;
-  static void unpack(const std::byte* row, uint64_t s, uint8_t* q, float* ws, float* wm) {
+  static constexpr uint64_t kStepBytes = sizeof(model::BlockQ4_K) / 8;
+  static IntBlock load(const std::byte* row, uint64_t s) {
     const auto& blk = reinterpret_cast<const model::BlockQ4_K*>(row)[s / 8];
     const int j = static_cast<int>(s % 8);
     __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk.qs + 32 * (j / 2)));
     if (j % 2 != 0) v = _mm256_srli_epi16(v, 4);
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(q), _mm256_and_si256(v, _mm256_set1_epi8(0x0F)));
     uint8_t sc = 0;
     uint8_t mn = 0;
     model::scale_min_k4(j, blk.scales, &sc, &mn);
-    _mm256_storeu_ps(ws, _mm256_set1_ps(_cvtsh_ss(blk.d) * sc));
-    _mm256_storeu_ps(wm, _mm256_set1_ps(_cvtsh_ss(blk.dmin) * mn));
+    return {_mm256_and_si256(v, _mm256_set1_epi8(0x0F)), _mm256_set1_ps(_cvtsh_ss(blk.d) * sc),
+            _mm256_set1_ps(_cvtsh_ss(blk.dmin) * mn)};
   }
 };
 
@@ -153,7 +161,8 @@ struct Q6_K {
   static constexpr int kShift = 5;
   static constexpr bool kMin = false;
   static constexpr bool kSigned = false;
-  static void unpack(const std::byte* row, uint64_t s, uint8_t* q, float* ws, float*) {
+  static constexpr uint64_t kStepBytes = sizeof(model::BlockQ6_K) / 8;
+  static IntBlock load(const std::byte* row, uint64_t s) {
     const auto& blk = reinterpret_cast<const model::BlockQ6_K*>(row)[s / 8];
     const int i = static_cast<int>(s % 8);  // elements 32i .. 32i + 31 of the super-block
     const int g = i / 4;
@@ -165,11 +174,11 @@ struct Q6_K {
     __m256i hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk.qh + 32 * g));
     hi = _mm256_srl_epi16(hi, _mm_cvtsi32_si128(2 * quarter));
     hi = _mm256_slli_epi16(_mm256_and_si256(hi, _mm256_set1_epi8(0x03)), 4);
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(q), _mm256_or_si256(lo, hi));
     const float d = _cvtsh_ss(blk.d);
     const float s0 = d * blk.scales[2 * i];
     const float s1 = d * blk.scales[2 * i + 1];
-    _mm256_storeu_ps(ws, _mm256_setr_ps(s0, s0, s0, s0, s1, s1, s1, s1));
+    return {_mm256_or_si256(lo, hi), _mm256_setr_ps(s0, s0, s0, s0, s1, s1, s1, s1),
+            _mm256_setzero_ps()};
   }
 };
 
@@ -182,32 +191,56 @@ constexpr size_t int_row_bytes() {
   return 32 + 32 + (T::kMin ? 32 : 0);
 }
 
+// Weight blocks from a per-thread panel (several m-tiles) or straight from the rows (one m-tile),
+// as in avx512.cpp; both give the same blocks.
+template <class T>
+struct PanelBlocks {
+  const uint8_t* panel;
+  uint64_t s0;
+  IntBlock get(int r, uint64_t s) const {
+    const uint8_t* p = panel + ((s - s0) * kIntNR + r) * int_row_bytes<T>();
+    IntBlock b{_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)),
+               _mm256_loadu_ps(reinterpret_cast<const float*>(p + 32)), _mm256_setzero_ps()};
+    if constexpr (T::kMin) b.wm = _mm256_loadu_ps(reinterpret_cast<const float*>(p + 64));
+    return b;
+  }
+};
+
+template <class T>
+struct RowBlocks {
+  const std::byte* rows[kIntNR];
+  uint64_t ahead;  // bytes from a row to the same row of the next panel
+  IntBlock get(int r, uint64_t s) const {
+    const std::byte* row = rows[r];
+    _mm_prefetch(reinterpret_cast<const char*>(row + s * T::kStepBytes + ahead), _MM_HINT_T0);
+    return T::load(row, s);
+  }
+};
+
 template <class T>
 void pack_int_panel(const MatmulArgs& a, size_t n, size_t n_end, uint64_t s0, uint64_t s1,
                     uint8_t* panel) {
   constexpr size_t rb = int_row_bytes<T>();
-  const uint64_t blocks = a.k / 32;
   for (uint64_t s = s0; s < s1; ++s) {
-    uint8_t* step = panel + (s - s0) * kIntNR * rb;
     for (int r = 0; r < kIntNR; ++r) {
-      uint8_t* dst = step + r * rb;
-      if (n + r < n_end && s < blocks) {
-        T::unpack(a.w + (n + r) * a.w_row_bytes, s, dst, reinterpret_cast<float*>(dst + 32),
-                  T::kMin ? reinterpret_cast<float*>(dst + 64) : nullptr);
-      } else {
+      uint8_t* dst = panel + ((s - s0) * kIntNR + r) * rb;
+      if (n + r >= n_end) {
         memset(dst, 0, rb);
+        continue;
       }
+      const IntBlock b = T::load(a.w + (n + r) * a.w_row_bytes, s);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), b.q);
+      _mm256_storeu_ps(reinterpret_cast<float*>(dst + 32), b.ws);
+      if constexpr (T::kMin) _mm256_storeu_ps(reinterpret_cast<float*>(dst + 64), b.wm);
     }
   }
 }
 
-template <class T, int MR>
-void int_tile(const uint8_t* panel, const std::byte* const* xrow, uint64_t kp, uint64_t s0,
+template <class T, int MR, class Blocks>
+void int_tile(const Blocks& blocks, const std::byte* const* xrow, uint64_t kp, uint64_t s0,
               uint64_t s1, __m256 (&acc)[kIntMR][kIntNR]) {
-  constexpr size_t rb = int_row_bytes<T>();
   const __m256i ones = _mm256_set1_epi16(1);
   for (uint64_t s = s0; s < s1; ++s) {
-    const uint8_t* step = panel + (s - s0) * kIntNR * rb;
     __m256 dv[MR];
     __m256i init[MR];
     [[maybe_unused]] __m256 xs[MR];
@@ -221,20 +254,17 @@ void int_tile(const uint8_t* panel, const std::byte* const* xrow, uint64_t kp, u
       xq[m] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xrow[m] + s * kStep));
     }
     for (int r = 0; r < kIntNR; ++r) {
-      const uint8_t* wr = step + r * rb;
-      const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wr));
-      const __m256 ws = _mm256_loadu_ps(reinterpret_cast<const float*>(wr + 32));
-      const __m256i wu = T::kSigned ? _mm256_sign_epi8(w, w) : w;
+      const IntBlock b = blocks.get(r, s);
+      const __m256i wu = T::kSigned ? _mm256_sign_epi8(b.q, b.q) : b.q;
       for (int m = 0; m < MR; ++m) {
-        const __m256i xs8 = T::kSigned ? _mm256_sign_epi8(xq[m], w) : xq[m];
+        const __m256i xs8 = T::kSigned ? _mm256_sign_epi8(xq[m], b.q) : xq[m];
         const __m256i pairs = _mm256_maddubs_epi16(wu, xs8);
         const __m256i isum = _mm256_add_epi32(_mm256_madd_epi16(pairs, ones), init[m]);
-        const __m256 scale = _mm256_mul_ps(ws, dv[m]);
+        const __m256 scale = _mm256_mul_ps(b.ws, dv[m]);
         acc[m][r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), scale, acc[m][r]);
       }
       if constexpr (T::kMin) {
-        const __m256 wm = _mm256_loadu_ps(reinterpret_cast<const float*>(wr + 64));
-        for (int m = 0; m < MR; ++m) acc[m][r] = _mm256_fmadd_ps(wm, xs[m], acc[m][r]);
+        for (int m = 0; m < MR; ++m) acc[m][r] = _mm256_fmadd_ps(b.wm, xs[m], acc[m][r]);
       }
     }
   }
@@ -252,12 +282,43 @@ void store_tile(const MatmulArgs& a, size_t m0, int mr, size_t n0, int nr,
   }
 }
 
+template <class T, class Blocks>
+void int_tile_rows(int mr, const Blocks& blocks, const std::byte* const* xrow, uint64_t kp,
+                   uint64_t s0, uint64_t s1, __m256 (&acc)[kIntMR][kIntNR]) {
+  if (mr == 1) return int_tile<T, 1>(blocks, xrow, kp, s0, s1, acc);
+  int_tile<T, 2>(blocks, xrow, kp, s0, s1, acc);
+}
+
 template <class T>
 void int_matmul(const MatmulArgs& a, size_t n_begin, size_t n_end) {
   constexpr size_t rb = int_row_bytes<T>();
   const uint64_t kp = round_up(a.k, kStep);
   const uint64_t steps = kp / kStep;
   const size_t m_tiles = (a.m + kIntMR - 1) / kIntMR;
+  auto rows_of = [&](size_t m0, int mr, const std::byte*(&xrow)[kIntMR]) {
+    for (int m = 0; m < kIntMR; ++m) {
+      xrow[m] = a.packed_x + (m0 + (m < mr ? m : 0)) * a.packed_x_row_bytes;
+    }
+  };
+  if (m_tiles == 1) {  // a single m-tile: nothing to reuse, read the weights directly
+    const int mr = static_cast<int>(a.m);
+    const std::byte* xrow[kIntMR];
+    rows_of(0, mr, xrow);
+    for (size_t n = n_begin; n < n_end; n += kIntNR) {
+      const int nr = static_cast<int>(min_size(kIntNR, n_end - n));
+      RowBlocks<T> blocks{{}, kIntNR * a.w_row_bytes};
+      for (int r = 0; r < kIntNR; ++r) {
+        blocks.rows[r] = a.w + (n + (r < nr ? r : 0)) * a.w_row_bytes;
+      }
+      __m256 acc[kIntMR][kIntNR];
+      for (auto& row : acc) {
+        for (auto& v : row) v = _mm256_setzero_ps();
+      }
+      int_tile_rows<T>(mr, blocks, xrow, kp, 0, steps, acc);
+      store_tile(a, 0, mr, n, nr, acc);
+    }
+    return;
+  }
   const bool chunked = steps > kIntChunkSteps;
   auto* panel = reinterpret_cast<uint8_t*>(thread_scratch(0, kIntChunkSteps * kIntNR * rb));
   auto* saved =
@@ -269,6 +330,7 @@ void int_matmul(const MatmulArgs& a, size_t n_begin, size_t n_end) {
     for (uint64_t s0 = 0; s0 < steps; s0 += kIntChunkSteps) {
       const uint64_t s1 = s0 + kIntChunkSteps < steps ? s0 + kIntChunkSteps : steps;
       pack_int_panel<T>(a, n, n_end, s0, s1, panel);
+      const PanelBlocks<T> blocks{panel, s0};
       for (size_t t = 0; t < m_tiles; ++t) {
         const size_t m0 = t * kIntMR;
         const int mr = static_cast<int>(min_size(kIntMR, a.m - m0));
@@ -280,14 +342,8 @@ void int_matmul(const MatmulArgs& a, size_t n_begin, size_t n_end) {
           }
         }
         const std::byte* xrow[kIntMR];
-        for (int m = 0; m < kIntMR; ++m) {
-          xrow[m] = a.packed_x + (m0 + (m < mr ? m : 0)) * a.packed_x_row_bytes;
-        }
-        if (mr == 1) {
-          int_tile<T, 1>(panel, xrow, kp, s0, s1, acc);
-        } else {
-          int_tile<T, 2>(panel, xrow, kp, s0, s1, acc);
-        }
+        rows_of(m0, mr, xrow);
+        int_tile_rows<T>(mr, blocks, xrow, kp, s0, s1, acc);
         if (s1 == steps) {
           store_tile(a, m0, mr, n, nr, acc);
         } else {
@@ -301,82 +357,132 @@ void int_matmul(const MatmulArgs& a, size_t n_begin, size_t n_end) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Float path.
+// Float path, as in avx512.cpp: F16 and BF16 converted into a panel or as they are loaded.
 
 constexpr int kFloatMR = 3;
 constexpr int kFloatNR = 3;
 constexpr uint64_t kFloatChunk = 512;
 
-inline void convert_to_f32(GgmlType type, const std::byte* src, float* dst, uint64_t n) {
-  const auto* h = reinterpret_cast<const uint16_t*>(src);
-  uint64_t i = 0;
-  if (type == GgmlType::F16) {
-    for (; i + 8 <= n; i += 8) {
-      _mm256_storeu_ps(dst + i,
-                       _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h + i))));
-    }
-    for (; i < n; ++i) dst[i] = _cvtsh_ss(h[i]);
+// Eight weights from element k of a row; `valid` of them (the rest 0).
+inline __m256 load_weights(GgmlType type, const std::byte* row, uint64_t k, size_t valid) {
+  if (type == GgmlType::F32) {
+    return _mm256_maskload_ps(reinterpret_cast<const float*>(row) + k, tail_mask(valid));
+  }
+  const auto* h = reinterpret_cast<const uint16_t*>(row) + k;
+  __m128i bits;
+  if (valid >= 8) {
+    bits = _mm_loadu_si128(reinterpret_cast<const __m128i*>(h));
   } else {
-    for (; i + 8 <= n; i += 8) {
-      const __m256i wide =
-          _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h + i)));
-      _mm256_storeu_ps(dst + i, _mm256_castsi256_ps(_mm256_slli_epi32(wide, 16)));
+    uint16_t tmp[8] = {};
+    memcpy(tmp, h, valid * sizeof(uint16_t));
+    bits = _mm_loadu_si128(reinterpret_cast<const __m128i*>(tmp));
+  }
+  if (type == GgmlType::F16) return _mm256_cvtph_ps(bits);
+  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(bits), 16));
+}
+
+struct FloatPanel {
+  const float* w[kFloatNR];
+  uint64_t k0;
+  __m256 get(int r, uint64_t k, size_t valid) const {
+    return _mm256_maskload_ps(w[r] + (k - k0), tail_mask(valid));
+  }
+};
+
+struct FloatRows {
+  const std::byte* rows[kFloatNR];
+  GgmlType type;
+  uint64_t ahead;
+  size_t elem;
+  __m256 get(int r, uint64_t k, size_t valid) const {
+    if (k % 32 == 0) {
+      _mm_prefetch(reinterpret_cast<const char*>(rows[r] + k * elem + ahead), _MM_HINT_T0);
     }
-    for (; i < n; ++i) {
-      const uint32_t bits = static_cast<uint32_t>(h[i]) << 16;
-      memcpy(dst + i, &bits, sizeof bits);
+    return load_weights(type, rows[r], k, valid);
+  }
+};
+
+template <int MR, class Rows>
+void float_tile(const Rows& w, const float* const* x, uint64_t k0, uint64_t k1,
+                __m256 (&acc)[kFloatMR][kFloatNR]) {
+  for (uint64_t k = k0; k < k1; k += 8) {
+    const size_t valid = k1 - k;
+    const __m256i mask = tail_mask(valid);
+    __m256 xv[MR];
+    for (int m = 0; m < MR; ++m) xv[m] = _mm256_maskload_ps(x[m] + k, mask);
+    for (int r = 0; r < kFloatNR; ++r) {
+      const __m256 wv = w.get(r, k, valid);
+      for (int m = 0; m < MR; ++m) acc[m][r] = _mm256_fmadd_ps(xv[m], wv, acc[m][r]);
     }
   }
 }
 
-template <int MR>
-void float_tile(const float* const* w, const float* const* x, uint64_t k0, uint64_t k1,
-                __m256 (&acc)[kFloatMR][kFloatNR]) {
-  uint64_t k = k0;
-  for (; k + 8 <= k1; k += 8) {
-    __m256 xv[MR];
-    for (int m = 0; m < MR; ++m) xv[m] = _mm256_loadu_ps(x[m] + k);
-    for (int r = 0; r < kFloatNR; ++r) {
-      const __m256 wv = _mm256_loadu_ps(w[r] + (k - k0));
-      for (int m = 0; m < MR; ++m) acc[m][r] = _mm256_fmadd_ps(xv[m], wv, acc[m][r]);
-    }
-  }
-  if (k < k1) {
-    const __m256i mask = tail_mask(k1 - k);
-    __m256 xv[MR];
-    for (int m = 0; m < MR; ++m) xv[m] = _mm256_maskload_ps(x[m] + k, mask);
-    for (int r = 0; r < kFloatNR; ++r) {
-      const __m256 wv = _mm256_maskload_ps(w[r] + (k - k0), mask);
-      for (int m = 0; m < MR; ++m) acc[m][r] = _mm256_fmadd_ps(xv[m], wv, acc[m][r]);
-    }
+template <class Rows>
+void float_tile_rows(int mr, const Rows& w, const float* const* x, uint64_t k0, uint64_t k1,
+                     __m256 (&acc)[kFloatMR][kFloatNR]) {
+  switch (mr) {
+    case 1:
+      return float_tile<1>(w, x, k0, k1, acc);
+    case 2:
+      return float_tile<2>(w, x, k0, k1, acc);
+    default:
+      return float_tile<3>(w, x, k0, k1, acc);
   }
 }
 
 void float_matmul(const MatmulArgs& a, size_t n_begin, size_t n_end) {
+  const size_t elem = a.type == GgmlType::F32 ? 4 : 2;
+  const size_t m_tiles = (a.m + kFloatMR - 1) / kFloatMR;
+  auto rows_of = [&](size_t m0, int mr, const float*(&x)[kFloatMR]) {
+    for (int m = 0; m < kFloatMR; ++m) x[m] = a.x + (m0 + (m < mr ? m : 0)) * a.ldx;
+  };
+  if (m_tiles == 1) {
+    const int mr = static_cast<int>(a.m);
+    const float* x[kFloatMR];
+    rows_of(0, mr, x);
+    for (size_t n = n_begin; n < n_end; n += kFloatNR) {
+      const int nr = static_cast<int>(min_size(kFloatNR, n_end - n));
+      FloatRows rows{{}, a.type, kFloatNR * a.w_row_bytes, elem};
+      for (int r = 0; r < kFloatNR; ++r) {
+        rows.rows[r] = a.w + (n + (r < nr ? r : 0)) * a.w_row_bytes;
+      }
+      __m256 acc[kFloatMR][kFloatNR];
+      for (auto& row : acc) {
+        for (auto& v : row) v = _mm256_setzero_ps();
+      }
+      float_tile_rows(mr, rows, x, 0, a.k, acc);
+      store_tile(a, 0, mr, n, nr, acc);
+    }
+    return;
+  }
   const bool convert = a.type != GgmlType::F32;
   const uint64_t chunks = (a.k + kFloatChunk - 1) / kFloatChunk;
-  const size_t m_tiles = (a.m + kFloatMR - 1) / kFloatMR;
   float* panel =
       convert ? reinterpret_cast<float*>(thread_scratch(0, kFloatNR * kFloatChunk * sizeof(float)))
               : nullptr;
   auto* saved = chunks > 1 ? reinterpret_cast<__m256*>(
                                  thread_scratch(1, m_tiles * kFloatMR * kFloatNR * sizeof(__m256)))
                            : nullptr;
-  const size_t elem = a.type == GgmlType::F32 ? 4 : 2;
   for (size_t n = n_begin; n < n_end; n += kFloatNR) {
     const int nr = static_cast<int>(min_size(kFloatNR, n_end - n));
     for (uint64_t c = 0; c < chunks; ++c) {
       const uint64_t k0 = c * kFloatChunk;
       const uint64_t k1 = k0 + kFloatChunk < a.k ? k0 + kFloatChunk : a.k;
-      const float* w[kFloatNR];
+      FloatPanel w{{}, k0};
       for (int r = 0; r < kFloatNR; ++r) {
         const size_t row = n + (r < nr ? r : nr - 1);
         if (convert) {
           float* dst = panel + r * kFloatChunk;
-          if (r < nr) convert_to_f32(a.type, a.w + row * a.w_row_bytes + k0 * elem, dst, k1 - k0);
-          w[r] = r < nr ? dst : panel + (nr - 1) * kFloatChunk;
+          if (r < nr) {
+            const std::byte* src = a.w + row * a.w_row_bytes + k0 * elem;
+            for (uint64_t i = 0; i < k1 - k0; i += 8) {
+              const size_t valid = k1 - k0 - i;
+              _mm256_maskstore_ps(dst + i, tail_mask(valid), load_weights(a.type, src, i, valid));
+            }
+          }
+          w.w[r] = r < nr ? dst : panel + (nr - 1) * kFloatChunk;
         } else {
-          w[r] = reinterpret_cast<const float*>(a.w + row * a.w_row_bytes) + k0;
+          w.w[r] = reinterpret_cast<const float*>(a.w + row * a.w_row_bytes) + k0;
         }
       }
       for (size_t t = 0; t < m_tiles; ++t) {
@@ -390,18 +496,8 @@ void float_matmul(const MatmulArgs& a, size_t n_begin, size_t n_end) {
           }
         }
         const float* x[kFloatMR];
-        for (int m = 0; m < kFloatMR; ++m) x[m] = a.x + (m0 + (m < mr ? m : 0)) * a.ldx;
-        switch (mr) {
-          case 1:
-            float_tile<1>(w, x, k0, k1, acc);
-            break;
-          case 2:
-            float_tile<2>(w, x, k0, k1, acc);
-            break;
-          default:
-            float_tile<3>(w, x, k0, k1, acc);
-            break;
-        }
+        rows_of(m0, mr, x);
+        float_tile_rows(mr, w, x, k0, k1, acc);
         if (c + 1 == chunks) {
           store_tile(a, m0, mr, n, nr, acc);
         } else {
