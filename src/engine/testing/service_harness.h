@@ -54,12 +54,16 @@ class Outcome {
 
 class ServiceHarness {
  public:
-  ServiceHarness(LinkKind kind, FakeBackendOptions backend = {}, ModelServiceOptions service = {},
-                 RemoteLinkOptions remote = {});
+  ServiceHarness(LinkKind kind, std::unique_ptr<backend::Backend> backend,
+                 ModelServiceOptions service = {}, RemoteLinkOptions remote = {});
+  // Over a FakeBackend, released (if held) before the service is destroyed.
+  explicit ServiceHarness(LinkKind kind, FakeBackendOptions backend = {},
+                          ModelServiceOptions service = {}, RemoteLinkOptions remote = {});
   ~ServiceHarness();
 
   ModelService& service() { return *service_; }
-  FakeBackend& backend() { return *backend_; }
+  // The fake backend; throws pie::Error when the harness runs another backend.
+  FakeBackend& backend();
 
   std::vector<Termination> terminations() const;
   // Waits (at most 20 s) until `count` terminations were requested.
@@ -69,8 +73,15 @@ class ServiceHarness {
   std::vector<uint32_t> allocate(InstanceKey instance, ResourceType type, uint32_t count);
 
  private:
-  std::unique_ptr<FakeBackend> remote_backend_;  // the remote case: served by server_
-  FakeBackend* backend_ = nullptr;
+  struct Owned {
+    std::unique_ptr<backend::Backend> backend;
+    FakeBackend* fake;
+  };
+  ServiceHarness(LinkKind kind, Owned backend, ModelServiceOptions service,
+                 RemoteLinkOptions remote);
+
+  std::unique_ptr<backend::Backend> remote_backend_;  // the remote case: served by server_
+  FakeBackend* const fake_;
   std::unique_ptr<BackendServer> server_;
   std::thread server_thread_;
   std::unique_ptr<ModelService> service_;
