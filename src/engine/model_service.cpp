@@ -88,7 +88,8 @@ struct ModelService::Impl {
         terminator(std::move(t)),
         info(std::move(model)),
         resources(info.capacities),
-        scheduler(info.kv_page_size, options.max_batch_tokens),
+        scheduler(
+            SchedulerOptions{info.kv_page_size, options.max_batch_tokens, options.max_gather}),
         timer([this] { timer_loop(); }) {}
 
   ~Impl() {
@@ -181,13 +182,15 @@ struct ModelService::Impl {
   void progress(Actions& a) {
     resources.release_passed([this](const Fence& f) { return scheduler.passed(f); });
     for (auto& [type, list] : waiters) serve(type, a);
-    if (!stopping) scheduler.pump(a.work);
+    if (stopping) return;
+    scheduler.pump(a.work);
+    if (scheduler.wake_at()) timer_wake.notify_one();
   }
 
   void timer_loop() {
     std::unique_lock lock(mutex);
     while (!stopping) {
-      std::optional<Clock::time_point> next;
+      std::optional<Clock::time_point> next = scheduler.wake_at();
       for (const auto& [type, list] : waiters) {
         if (!list.empty() && list.front().deadline) {
           next = next ? std::min(*next, *list.front().deadline) : *list.front().deadline;

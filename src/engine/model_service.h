@@ -52,6 +52,9 @@ struct ModelServiceOptions {
   OutOfResourcesPolicy oom_policy = OutOfResourcesPolicy::Wait;
   std::chrono::milliseconds oom_wait{30000};
   uint32_t max_batch_tokens = 4096;  // token budget of one forward batch
+  // Longest time a forward batch waits for the streams whose callers just got a result (see
+  // scheduler.h); 0 sends each batch the moment the backend is free.
+  std::chrono::microseconds max_gather{10000};
 };
 
 // Termination codes the service uses (the runtime's TerminationCode numbers).

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstring>
 #include <future>
 #include <thread>
 #include <zmq.hpp>
@@ -20,7 +21,6 @@
 #include "engine/testing/fake_backend.h"
 #include "engine/testing/service_harness.h"
 #include "protocol/backend_codec.h"
-#include "shared_data.h"
 
 namespace pie::engine {
 namespace {
@@ -257,7 +257,7 @@ TEST(RemoteLink, AHandshakeNobodyAnswersFails) {
 class BackendProcess {
  public:
   explicit BackendProcess(std::vector<std::string> args) {
-    const std::string exe = (pie::testing::bin_dir() / "engine_fake_backend").string();
+    const std::string exe = PIE_ENGINE_FAKE_BACKEND;
     args.insert(args.begin(), exe);
     std::vector<char*> argv;
     for (std::string& a : args) argv.push_back(a.data());
@@ -271,7 +271,9 @@ class BackendProcess {
     const int rc = posix_spawn(&pid_, exe.c_str(), &actions, nullptr, argv.data(), environ);
     posix_spawn_file_actions_destroy(&actions);
     close(out[1]);
-    if (rc != 0) throw Error("cannot start " + exe + " (tests find it through PIE_BIN_DIR)");
+    if (rc != 0) {
+      throw Error("cannot start " + exe + ": " + std::strerror(rc));
+    }
     char c = 0;
     while (read(out[0], &c, 1) == 1 && c != '\n') endpoint_ += c;
     close(out[0]);

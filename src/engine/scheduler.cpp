@@ -31,8 +31,7 @@ bool uses_resources(const CommandBody& body) {
 
 }  // namespace
 
-Scheduler::Scheduler(uint32_t page_size, uint32_t max_batch_tokens)
-    : page_size_(page_size), max_batch_tokens_(std::max<uint32_t>(max_batch_tokens, 1)) {}
+Scheduler::Scheduler(SchedulerOptions options) : options_(options) {}
 
 StreamId Scheduler::create_stream() {
   return next_stream_++;
@@ -64,18 +63,27 @@ void Scheduler::submit(StreamId id, InstanceKey instance, CommandBody body) {
     outstanding_by_instance_[instance].insert(seq);
   }
   if (instance != 0) s.owner = instance;
+  returning_.erase(id);
   s.queue.push_back(Entry{seq, instance, std::move(body), 0, nullptr});
   if (s.queue.size() == 1 && !s.busy) woken_.push_back(id);
 }
 
-void Scheduler::pump(Work& work) {
+void Scheduler::pump(Work& work, Clock::time_point now) {
   std::vector<StreamId> woken;
   woken.swap(woken_);
   for (StreamId id : woken) {
     auto it = streams_.find(id);
     if (it != streams_.end()) advance(id, it->second, work);
   }
-  if (!in_flight_) assemble(work);
+  if (in_flight_ || (!returning_.empty() && now < gather_until_)) return;
+  returning_.clear();
+  assemble(work);
+  if (in_flight_) sent_at_ = now;
+}
+
+std::optional<Scheduler::Clock::time_point> Scheduler::wake_at() const {
+  if (in_flight_ || returning_.empty()) return std::nullopt;
+  return gather_until_;
 }
 
 void Scheduler::advance(StreamId id, Stream& s, Work& work) {
@@ -113,7 +121,7 @@ void Scheduler::advance(StreamId id, Stream& s, Work& work) {
 
 uint32_t Scheduler::pass_size(const Entry& e, bool& splittable) const {
   const ForwardPassRequest& r = std::get<ForwardCommand>(e.body).request;
-  splittable = can_split(r, page_size_);
+  splittable = can_split(r, options_.page_size);
   return splittable ? static_cast<uint32_t>(r.input_tokens.size()) : pass_tokens(r);
 }
 
@@ -128,7 +136,7 @@ void Scheduler::take(StreamId id, uint32_t end, Work& work, std::vector<InFlight
     work.batch.push_back(std::move(f.request));
   } else {
     if (!e.partial) e.partial = std::make_unique<ChunkedResponse>(f.request);
-    work.batch.push_back(chunk_of(f.request, e.sent, end, page_size_));
+    work.batch.push_back(chunk_of(f.request, e.sent, end, options_.page_size));
   }
   stats_.tokens += end - e.sent;
   entries.push_back(InFlight{id, e.sent, end, whole});
@@ -141,7 +149,7 @@ void Scheduler::take(StreamId id, uint32_t end, Work& work, std::vector<InFlight
 // is passed over, unless it is first in line: then it runs, alone.
 void Scheduler::assemble(Work& work) {
   std::vector<InFlight> entries;
-  uint32_t budget = max_batch_tokens_;
+  uint32_t budget = std::max<uint32_t>(options_.max_batch_tokens, 1);
   std::optional<StreamId> cut;
   bool first = true;
   for (size_t p = ready_.size(); p-- > 0 && budget > 0;) {
@@ -173,9 +181,19 @@ void Scheduler::assemble(Work& work) {
   in_flight_ = std::move(entries);
 }
 
-void Scheduler::batch_done(Result<std::vector<ForwardPassResponse>> result, Work& work) {
+void Scheduler::batch_done(Result<std::vector<ForwardPassResponse>> result, Work& work,
+                           Clock::time_point now) {
   std::vector<InFlight> entries = std::move(*in_flight_);
   in_flight_.reset();
+  returning_.clear();
+  gather_until_ = now + std::min<Clock::duration>(options_.max_gather, (now - sent_at_) / 8);
+  for (const InFlight& f : entries) {
+    // A caller waiting for this pass's result will likely send its next command at once.
+    const Entry& e = streams_.at(f.stream).queue.front();
+    const ForwardCommand& c = std::get<ForwardCommand>(e.body);
+    const bool last = f.whole || f.end == c.request.input_tokens.size();
+    if (c.done && last) returning_.insert(f.stream);
+  }
   if (result.ok() && result.value().size() != entries.size()) {
     result = Error("the backend answered a batch of " + std::to_string(entries.size()) +
                    " forward passes with " + std::to_string(result.value().size()) + " responses");
@@ -269,6 +287,7 @@ void Scheduler::forget(const Entry& e) {
 void Scheduler::drop_instance(InstanceKey instance, const std::string& reason, Work& work) {
   std::vector<StreamId> ids;
   for (auto& [id, s] : streams_) {
+    if (s.owner == instance) returning_.erase(id);
     const size_t keep = s.busy ? 1 : 0;  // the head is running: it completes normally
     std::deque<Entry> kept;
     for (size_t i = 0; i < s.queue.size(); ++i) {

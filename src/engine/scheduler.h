@@ -7,15 +7,22 @@
 //   dispatched only once the one before it on its stream has completed (a synchronize resolves
 //   after the forward passes before it ran; a query waits for them too).
 // * Forward passes are batched across streams, one batch in flight: while it runs, the next one
-//   accumulates, and it goes the moment the previous one completes. A batch takes the ready heads
-//   by priority (high first), in the order they became ready, up to a token budget; a pass that
-//   does not fit is cut (chunked prefill) so that it fills the budget, its remainder goes in later
-//   batches; a pass that cannot be cut waits to run alone.
+//   accumulates, and it goes the moment the previous one completes — except that it waits, for at
+//   most a gather window, for the streams whose callers just got a result from the batch that
+//   completed and have not sent their next command yet. Without that wait, streams decoding in
+//   lockstep split into a batch of the first one back and a batch of all the others. The window
+//   is an eighth of the last batch's duration, capped (SchedulerOptions::max_gather), so a caller
+//   that does not come back costs at most that much idle time.
+// * A batch takes the ready heads by priority (high first), in the order they became ready, up to
+//   a token budget: first the passes that fit whole, then the first pass that did not fit, cut
+//   (chunked prefill) to fill the budget, its remainder going in later batches. A pass that
+//   cannot be cut and does not fit waits until it is first in line, then runs alone.
 // * Resolving a synchronize sends nothing to the backend; queries, image embeddings and adapter
 //   commands are sent on their own as soon as they reach the head of their stream.
 #pragma once
 
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -88,9 +95,17 @@ struct SchedulerStats {
   uint64_t queued = 0;    // commands waiting, not yet sent
 };
 
+struct SchedulerOptions {
+  uint32_t page_size = 0;                      // the model's KV page size (0: passes are never cut)
+  uint32_t max_batch_tokens = 4096;            // token budget of one batch
+  std::chrono::microseconds max_gather{10000};  // longest gather window; 0: none
+};
+
 class Scheduler {
  public:
-  Scheduler(uint32_t page_size, uint32_t max_batch_tokens);
+  using Clock = std::chrono::steady_clock;
+
+  explicit Scheduler(SchedulerOptions options);
 
   StreamId create_stream();
   bool knows(StreamId stream) const { return stream < next_stream_; }
@@ -102,10 +117,14 @@ class Scheduler {
   void submit(StreamId stream, InstanceKey instance, CommandBody body);
 
   // Moves what can go now into `work`: resolved synchronizations, immediates, and the next batch
-  // when none is in flight.
-  void pump(Work& work);
+  // when none is in flight and no gather window is open.
+  void pump(Work& work, Clock::time_point now = Clock::now());
   // The outcome of the batch last put in a Work.
-  void batch_done(Result<std::vector<protocol::ForwardPassResponse>> result, Work& work);
+  void batch_done(Result<std::vector<protocol::ForwardPassResponse>> result, Work& work,
+                  Clock::time_point now = Clock::now());
+  // When pump must be called again although nothing else happens: the end of an open gather
+  // window.
+  std::optional<Clock::time_point> wake_at() const;
   // The outcome of an immediate of `stream` (a query's value; empty for the others).
   void immediate_done(StreamId stream, Result<std::string> result, Work& work);
   // Drops every waiting command of `instance`; their callbacks get Error(reason). Commands
@@ -160,14 +179,18 @@ class Scheduler {
   void unready(StreamId id, Stream& s);
   void erase_if_idle(StreamId id);
 
-  const uint32_t page_size_;
-  const uint32_t max_batch_tokens_;
+  const SchedulerOptions options_;
   StreamId next_stream_ = 0;
   uint64_t next_seq_ = 1;
   std::unordered_map<StreamId, Stream> streams_;
   std::array<std::deque<StreamId>, 3> ready_;  // by Priority
   std::vector<StreamId> woken_;                // streams whose head may be able to go
   std::optional<std::vector<InFlight>> in_flight_;
+  Clock::time_point sent_at_;  // when the batch in flight was assembled
+  // The gather window: streams whose caller got a result from the last batch and has not sent
+  // anything since, and until when the next batch waits for them.
+  std::set<StreamId> returning_;
+  Clock::time_point gather_until_;
   std::set<uint64_t> outstanding_;  // resource-using commands not yet completed
   std::unordered_map<InstanceKey, std::set<uint64_t>> outstanding_by_instance_;
   SchedulerStats stats_;
