@@ -279,26 +279,31 @@ struct ModelService::Impl {
     }
   }
 
-  // Why `instance` may not use the ids `r` names, or nothing.
-  std::optional<std::string> check_ids(InstanceKey instance, const ForwardPassRequest& r) const {
-    auto check = [&](ResourceType type, uint32_t id) -> std::optional<std::string> {
-      if (resources.can_use(instance, type, id)) return std::nullopt;
-      return "the forward pass names " + resource_noun(type) + " " + std::to_string(id) +
-             ", which this instance neither holds nor imported";
-    };
-    for (uint32_t id : r.kv_page_ptrs) {
-      if (auto e = check(ResourceType::KvPage, id)) return e;
+  // Why `instance` may not name every id of `ids`, or nothing; adds the fences of the exports
+  // among them to `after`.
+  std::optional<std::string> check_ids(InstanceKey instance, ResourceType type,
+                                       std::span<const uint32_t> ids,
+                                       std::vector<Fence>& after) const {
+    for (uint32_t id : ids) {
+      if (!resources.can_use(instance, type, id)) {
+        return "the command names " + resource_noun(type) + " " + std::to_string(id) +
+               ", which this instance neither holds nor imported";
+      }
     }
-    for (uint32_t id : r.input_embed_ptrs) {
-      if (auto e = check(ResourceType::Embed, id)) return e;
-    }
-    for (uint32_t id : r.output_embed_ptrs) {
-      if (auto e = check(ResourceType::Embed, id)) return e;
-    }
-    if (r.adapter) {
-      if (auto e = check(ResourceType::Adapter, *r.adapter)) return e;
-    }
+    resources.fences_for(type, ids, after);
     return std::nullopt;
+  }
+
+  std::optional<std::string> check_pass(InstanceKey instance, const ForwardPassRequest& r,
+                                        std::vector<Fence>& after) const {
+    std::optional<std::string> why =
+        check_ids(instance, ResourceType::KvPage, r.kv_page_ptrs, after);
+    if (!why) why = check_ids(instance, ResourceType::Embed, r.input_embed_ptrs, after);
+    if (!why) why = check_ids(instance, ResourceType::Embed, r.output_embed_ptrs, after);
+    if (!why && r.adapter) {
+      why = check_ids(instance, ResourceType::Adapter, std::span(&*r.adapter, 1), after);
+    }
+    return why;
   }
 
   // Why `instance` may not submit commands now, or nothing.
@@ -319,9 +324,10 @@ struct ModelService::Impl {
       std::lock_guard lock(mutex);
       std::optional<std::string> why = refusal(instance);
       if (!why && !scheduler.knows(stream)) why = "unknown queue " + std::to_string(stream);
-      if (!why) why = check(body);
+      std::vector<Fence> after;
+      if (!why) why = check(body, after);
       if (!why) {
-        scheduler.submit(stream, instance, std::move(body));
+        scheduler.submit(stream, instance, std::move(body), std::move(after));
         progress(a);
       }
       if (why) {
@@ -410,7 +416,9 @@ void ModelService::export_resources(InstanceKey instance, ResourceType type,
                                     const std::vector<uint32_t>& ids, const std::string& name) {
   std::lock_guard lock(impl_->mutex);
   if (auto why = impl_->refusal(instance)) throw Error(*why);
-  impl_->resources.export_ids(instance, type, ids, name);
+  // Whoever uses them later waits for the commands that are filling them now.
+  impl_->resources.export_ids(instance, type, ids, name,
+                              Fence{instance, impl_->scheduler.next_seq()});
 }
 
 std::vector<uint32_t> ModelService::import_resources(InstanceKey instance, ResourceType type,
@@ -450,41 +458,29 @@ void ModelService::forward_pass(InstanceKey instance, StreamId stream, ForwardPa
     }
   }
   s.submit(instance, stream, ForwardCommand{std::move(request), std::move(done)},
-           [&s, instance](const ForwardCommand& c) { return s.check_ids(instance, c.request); });
+           [&s, instance](const ForwardCommand& c, std::vector<Fence>& after) {
+             return s.check_pass(instance, c.request, after);
+           });
 }
 
 void ModelService::synchronize(StreamId stream, Callback<Done> done) {
-  impl_->submit(0, stream, SyncCommand{std::move(done)},
-                [](const SyncCommand&) { return std::optional<std::string>(); });
+  impl_->submit(
+      0, stream, SyncCommand{std::move(done)},
+      [](const SyncCommand&, std::vector<Fence>&) { return std::optional<std::string>(); });
 }
 
 void ModelService::query(StreamId stream, std::string query, Callback<std::string> done) {
-  impl_->submit(0, stream, QueryCommand{std::move(query), std::move(done)},
-                [](const QueryCommand&) { return std::optional<std::string>(); });
+  impl_->submit(
+      0, stream, QueryCommand{std::move(query), std::move(done)},
+      [](const QueryCommand&, std::vector<Fence>&) { return std::optional<std::string>(); });
 }
-
-namespace {
-
-// Why `instance` may not name every id of `ids`, or nothing.
-std::optional<std::string> check_slots(const ResourceManager& resources, InstanceKey instance,
-                                       ResourceType type, const std::vector<uint32_t>& ids) {
-  for (uint32_t id : ids) {
-    if (!resources.can_use(instance, type, id)) {
-      return "the command names " + resource_noun(type) + " " + std::to_string(id) +
-             ", which this instance neither holds nor imported";
-    }
-  }
-  return std::nullopt;
-}
-
-}  // namespace
 
 void ModelService::embed_image(InstanceKey instance, StreamId stream,
                                protocol::EmbedImageRequest request) {
   Impl& s = *impl_;
   s.submit(instance, stream, EmbedImageCommand{std::move(request)},
-           [&s, instance](const EmbedImageCommand& c) {
-             return check_slots(s.resources, instance, ResourceType::Embed, c.request.embed_ptrs);
+           [&s, instance](const EmbedImageCommand& c, std::vector<Fence>& after) {
+             return s.check_ids(instance, ResourceType::Embed, c.request.embed_ptrs, after);
            });
 }
 
@@ -492,9 +488,9 @@ void ModelService::initialize_adapter(InstanceKey instance, StreamId stream,
                                       protocol::InitializeAdapterRequest request) {
   Impl& s = *impl_;
   s.submit(instance, stream, InitializeAdapterCommand{std::move(request)},
-           [&s, instance](const InitializeAdapterCommand& c) {
-             return check_slots(s.resources, instance, ResourceType::Adapter,
-                                {c.request.adapter_ptr});
+           [&s, instance](const InitializeAdapterCommand& c, std::vector<Fence>& after) {
+             return s.check_ids(instance, ResourceType::Adapter,
+                                std::span(&c.request.adapter_ptr, 1), after);
            });
 }
 
@@ -502,9 +498,9 @@ void ModelService::update_adapter(InstanceKey instance, StreamId stream,
                                   protocol::UpdateAdapterRequest request) {
   Impl& s = *impl_;
   s.submit(instance, stream, UpdateAdapterCommand{std::move(request)},
-           [&s, instance](const UpdateAdapterCommand& c) {
-             return check_slots(s.resources, instance, ResourceType::Adapter,
-                                {c.request.adapter_ptr});
+           [&s, instance](const UpdateAdapterCommand& c, std::vector<Fence>& after) {
+             return s.check_ids(instance, ResourceType::Adapter,
+                                std::span(&c.request.adapter_ptr, 1), after);
            });
 }
 

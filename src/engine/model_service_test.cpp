@@ -339,7 +339,7 @@ TEST_P(ModelServiceTest, PassesMayNameOnlyPagesTheInstanceHoldsOrImported) {
   service().forward_pass(1, q, borrowed.append({1, 2, 3, 4, 5}), refused.callback());
   ASSERT_FALSE(refused.get().ok());
   EXPECT_THAT(refused.get().error().what(),
-              HasSubstr("KV page " + std::to_string(theirs.pages[0]) +
+              HasSubstr("names KV page " + std::to_string(theirs.pages[0]) +
                         ", which this instance neither holds nor imported"));
 
   // Without a callback the instance is terminated instead.
@@ -359,6 +359,28 @@ TEST_P(ModelServiceTest, PassesMayNameOnlyPagesTheInstanceHoldsOrImported) {
   Outcome<ForwardPassResponse> after_release;
   service().forward_pass(1, q, both.append({6}), after_release.callback());
   EXPECT_FALSE(after_release.get().ok());
+}
+
+// An importer's pass does not overtake the passes that were filling the pages when they were
+// exported, even when they sit behind other commands of the exporter's queue.
+TEST_P(ModelServiceTest, ImportersWaitForThePassesFillingAnExport) {
+  start();
+  Sequence busy = sequence(1, 1);
+  Sequence shared = sequence(1, 1);
+  const auto own = h_->allocate(2, kKv, 1);
+  const StreamId q1 = service().create_stream();
+  backend().hold();
+  service().forward_pass(1, q1, busy.append({1}, false), nullptr);
+  ASSERT_TRUE(backend().wait_started(1, std::chrono::seconds(20)));
+  service().forward_pass(1, q1, shared.append({10, 20, 30, 40}, false), nullptr);
+  service().export_resources(1, kKv, shared.pages, "prefix");
+  const auto imported = service().import_resources(2, kKv, "prefix");
+  Sequence reader{{imported[0], own[0]}, 4, 100};  // the exported page holds 4 tokens
+  Outcome<ForwardPassResponse> out;
+  service().forward_pass(2, service().create_stream(), reader.append({5}), out.callback());
+  backend().release();
+  EXPECT_THAT(out.get().value().tokens, ElementsAre(FakeBackend::output_of(105, 4, kVocab)));
+  EXPECT_THAT(backend().calls(), ElementsAre("forward 1", "forward 10", "forward 5"));
 }
 
 TEST_P(ModelServiceTest, BackendRejectionsReachTheCallerOrEndTheInstance) {

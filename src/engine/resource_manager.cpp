@@ -160,7 +160,8 @@ void ResourceManager::forget_if_empty(InstanceKey instance) {
 }
 
 void ResourceManager::export_ids(InstanceKey instance, ResourceType type,
-                                 std::span<const uint32_t> ids, const std::string& name) {
+                                 std::span<const uint32_t> ids, const std::string& name,
+                                 Fence written) {
   Pool& p = pool(type);
   if (p.by_name.count(name) != 0) {
     throw Error("Exported resource with name '" + name + "' already exists");
@@ -187,8 +188,8 @@ void ResourceManager::export_ids(InstanceKey instance, ResourceType type,
   }
   p.exported += static_cast<uint32_t>(ids.size());
   p.by_name.emplace(name, e);
-  exports_.emplace(e,
-                   Export{type, name, std::vector<uint32_t>(ids.begin(), ids.end()), {instance}});
+  exports_.emplace(
+      e, Export{type, name, std::vector<uint32_t>(ids.begin(), ids.end()), {instance}, written});
   holding.exports.insert(e);
 }
 
@@ -243,6 +244,22 @@ bool ResourceManager::can_use(InstanceKey instance, ResourceType type, uint32_t 
       return exports_.at(slot.holder).users.count(instance) != 0;
     default:
       return false;
+  }
+}
+
+void ResourceManager::fences_for(ResourceType type, std::span<const uint32_t> ids,
+                                 std::vector<Fence>& out) const {
+  auto it = pools_.find(type);
+  if (it == pools_.end()) return;
+  for (uint32_t id : ids) {
+    if (id >= it->second.slots.size()) continue;
+    const Slot& slot = it->second.slots[id];
+    if (slot.state != Slot::State::Exported) continue;
+    const Fence f = exports_.at(slot.holder).written;
+    const bool known = std::any_of(out.begin(), out.end(), [&](const Fence& g) {
+      return g.instance == f.instance && g.seq == f.seq;
+    });
+    if (!known) out.push_back(f);
   }
 }
 

@@ -61,9 +61,10 @@ class ResourceManager {
   bool release_passed(Passed&& passed);
 
   // Moves `ids` (all owned by `instance`) to the export `name`; `instance` may still use them.
-  // Throws pie::Error naming the problem.
+  // `written` covers the commands that fill them: commands naming them wait for it (see
+  // fences_for). Throws pie::Error naming the problem.
   void export_ids(InstanceKey instance, ResourceType type, std::span<const uint32_t> ids,
-                  const std::string& name);
+                  const std::string& name, Fence written);
   // The ids of export `name`, which `instance` may use from now on. Throws pie::Error.
   std::vector<uint32_t> import_ids(InstanceKey instance, ResourceType type,
                                    const std::string& name);
@@ -76,6 +77,9 @@ class ResourceManager {
   // Whether `instance` may name `id` in a command: it owns it, or created or imported the export
   // holding it.
   bool can_use(InstanceKey instance, ResourceType type, uint32_t id) const;
+  // The fences of the exports holding any of `ids`: a command naming them must not run before
+  // the commands that were filling them when they were exported.
+  void fences_for(ResourceType type, std::span<const uint32_t> ids, std::vector<Fence>& out) const;
 
   // The instances newer than `requester` (larger key) that own ids of `type`, newest first, with
   // how many they own: the out-of-resources victims, in the order they are chosen.
@@ -93,6 +97,7 @@ class ResourceManager {
     std::string name;
     std::vector<uint32_t> ids;
     std::unordered_set<InstanceKey> users;  // its creator and importers
+    Fence written;
   };
   struct Pool {
     std::vector<Slot> slots;

@@ -63,7 +63,7 @@ TEST(ResourceManager, FencedIdsReturnOnlyOnceTheFencePasses) {
 TEST(ResourceManager, ExportMovesOwnershipAndSurvivesTheCreator) {
   ResourceManager rm(Pools{{0, 8}});
   rm.allocate(1, kKv, 3);
-  rm.export_ids(1, kKv, std::vector<uint32_t>{2, 0}, "prefix");
+  rm.export_ids(1, kKv, std::vector<uint32_t>{2, 0}, "prefix", Fence{});
   EXPECT_EQ(rm.owned_count(1, kKv), 1U);
   EXPECT_EQ(rm.exported_ids(kKv), 2U);
   EXPECT_EQ(rm.export_count(kKv), 1U);
@@ -95,21 +95,22 @@ TEST(ResourceManager, ExportErrors) {
   rm.allocate(1, kKv, 2);
   rm.allocate(2, kKv, 1);
   try {
-    rm.export_ids(1, kKv, std::vector<uint32_t>{0, 2}, "x");
+    rm.export_ids(1, kKv, std::vector<uint32_t>{0, 2}, "x", Fence{});
     FAIL();
   } catch (const Error& e) {
     EXPECT_THAT(e.what(), HasSubstr("KV page 2: it is not allocated to this instance"));
   }
-  EXPECT_THROW(rm.export_ids(1, kKv, std::vector<uint32_t>{0, 0}, "x"), Error);
+  EXPECT_THROW(rm.export_ids(1, kKv, std::vector<uint32_t>{0, 0}, "x", Fence{}), Error);
   EXPECT_EQ(rm.owned_count(1, kKv), 2U);  // a refused export changes nothing
-  rm.export_ids(1, kKv, std::vector<uint32_t>{0}, "x");
+  rm.export_ids(1, kKv, std::vector<uint32_t>{0}, "x", Fence{});
   try {
-    rm.export_ids(1, kKv, std::vector<uint32_t>{1}, "x");
+    rm.export_ids(1, kKv, std::vector<uint32_t>{1}, "x", Fence{});
     FAIL();
   } catch (const Error& e) {
     EXPECT_STREQ(e.what(), "Exported resource with name 'x' already exists");
   }
-  EXPECT_THROW(rm.export_ids(2, kKv, std::vector<uint32_t>{0}, "y"), Error);  // exported already
+  EXPECT_THROW(rm.export_ids(2, kKv, std::vector<uint32_t>{0}, "y", Fence{}),
+               Error);  // exported already
   try {
     rm.import_ids(2, kKv, "nope");
     FAIL();
@@ -117,7 +118,23 @@ TEST(ResourceManager, ExportErrors) {
     EXPECT_STREQ(e.what(), "Exported resource with name 'nope' not found");
   }
   EXPECT_THROW(rm.remove_export(kKv, "nope"), Error);
-  EXPECT_THROW(rm.export_ids(1, ResourceType::Adapter, std::vector<uint32_t>{}, "z"), Error);
+  EXPECT_THROW(rm.export_ids(1, ResourceType::Adapter, std::vector<uint32_t>{}, "z", Fence{}),
+               Error);
+}
+
+TEST(ResourceManager, ExportsCarryTheFenceOfTheirWriters) {
+  ResourceManager rm(Pools{{0, 8}});
+  rm.allocate(1, kKv, 4);
+  rm.export_ids(1, kKv, std::vector<uint32_t>{0, 1}, "a", Fence{1, 10});
+  rm.export_ids(1, kKv, std::vector<uint32_t>{2}, "b", Fence{1, 12});
+  std::vector<Fence> fences;
+  rm.fences_for(kKv, std::vector<uint32_t>{3, 1, 0, 2}, fences);
+  ASSERT_EQ(fences.size(), 2U);  // one per export, whatever the number of its ids named
+  EXPECT_EQ(fences[0].seq, 10U);
+  EXPECT_EQ(fences[1].seq, 12U);
+  fences.clear();
+  rm.fences_for(kKv, std::vector<uint32_t>{3}, fences);  // owned, not exported
+  EXPECT_TRUE(fences.empty());
 }
 
 TEST(ResourceManager, VictimsAreNewerOwnersNewestFirst) {
@@ -127,8 +144,8 @@ TEST(ResourceManager, VictimsAreNewerOwnersNewestFirst) {
   rm.allocate(9, kKv, 4);
   rm.allocate(7, kEmbed, 1);  // owns no KV page
   EXPECT_THAT(rm.allocate(8, kKv, 1), ElementsAre(7));
-  rm.export_ids(8, kKv, std::vector<uint32_t>{7}, "pinned");  // 8 now owns nothing
-  rm.import_ids(6, kKv, "pinned");                            // imports only: nothing to reclaim
+  rm.export_ids(8, kKv, std::vector<uint32_t>{7}, "pinned", Fence{});  // 8 now owns nothing
+  rm.import_ids(6, kKv, "pinned");  // imports only: nothing to reclaim
   EXPECT_THAT(rm.owners_newer_than(kKv, 3), ElementsAre(Pair(9U, 4U), Pair(5U, 2U)));
   EXPECT_THAT(rm.owners_newer_than(kKv, 9), ElementsAre());
 }

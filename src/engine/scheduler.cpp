@@ -55,7 +55,8 @@ void Scheduler::set_priority(StreamId id, Priority priority) {
   erase_if_idle(id);
 }
 
-void Scheduler::submit(StreamId id, InstanceKey instance, CommandBody body) {
+void Scheduler::submit(StreamId id, InstanceKey instance, CommandBody body,
+                       std::vector<Fence> after) {
   Stream& s = stream(id);
   const uint64_t seq = next_seq_++;
   if (uses_resources(body)) {
@@ -64,11 +65,22 @@ void Scheduler::submit(StreamId id, InstanceKey instance, CommandBody body) {
   }
   if (instance != 0) s.owner = instance;
   returning_.erase(id);
-  s.queue.push_back(Entry{seq, instance, std::move(body), 0, nullptr});
+  s.queue.push_back(Entry{seq, instance, std::move(body), 0, nullptr, std::move(after)});
   if (s.queue.size() == 1 && !s.busy) woken_.push_back(id);
 }
 
 void Scheduler::pump(Work& work, Clock::time_point now) {
+  for (auto it = fenced_.begin(); it != fenced_.end();) {
+    auto s = streams_.find(*it);
+    const bool waits = s != streams_.end() && !s->second.queue.empty() &&
+                       !all_passed(s->second.queue.front().after);
+    if (waits) {
+      ++it;
+      continue;
+    }
+    woken_.push_back(*it);
+    it = fenced_.erase(it);
+  }
   std::vector<StreamId> woken;
   woken.swap(woken_);
   for (StreamId id : woken) {
@@ -94,6 +106,10 @@ void Scheduler::advance(StreamId id, Stream& s, Work& work) {
       forget(head);
       s.queue.pop_front();
       continue;
+    }
+    if (!all_passed(head.after)) {
+      fenced_.insert(id);
+      return;
     }
     if (std::holds_alternative<ForwardCommand>(head.body)) {
       if (!s.in_ready) {
@@ -321,6 +337,10 @@ void Scheduler::drop_all(const std::string& reason, Work& work) {
     s.in_ready = false;
   }
   for (auto& ready : ready_) ready.clear();
+}
+
+bool Scheduler::all_passed(const std::vector<Fence>& fences) const {
+  return std::all_of(fences.begin(), fences.end(), [this](const Fence& f) { return passed(f); });
 }
 
 bool Scheduler::passed(const Fence& fence) const {

@@ -96,8 +96,8 @@ struct SchedulerStats {
 };
 
 struct SchedulerOptions {
-  uint32_t page_size = 0;                      // the model's KV page size (0: passes are never cut)
-  uint32_t max_batch_tokens = 4096;            // token budget of one batch
+  uint32_t page_size = 0;            // the model's KV page size (0: passes are never cut)
+  uint32_t max_batch_tokens = 4096;  // token budget of one batch
   std::chrono::microseconds max_gather{10000};  // longest gather window; 0: none
 };
 
@@ -112,9 +112,10 @@ class Scheduler {
   // Throws pie::Error for a stream this scheduler never created.
   void set_priority(StreamId stream, Priority priority);
 
-  // Queues `body` on `stream` for `instance` (0: none, for synchronize and query). Throws
-  // pie::Error for an unknown stream.
-  void submit(StreamId stream, InstanceKey instance, CommandBody body);
+  // Queues `body` on `stream` for `instance` (0: none, for synchronize and query); it is not
+  // sent before every fence of `after` has passed. Throws pie::Error for an unknown stream.
+  void submit(StreamId stream, InstanceKey instance, CommandBody body,
+              std::vector<Fence> after = {});
 
   // Moves what can go now into `work`: resolved synchronizations, immediates, and the next batch
   // when none is in flight and no gather window is open.
@@ -138,6 +139,7 @@ class Scheduler {
   // Whether every resource-using command (forward pass, image, adapter) of the fence's instance
   // (or of all) numbered below its seq has completed or been dropped.
   bool passed(const Fence& fence) const;
+  bool all_passed(const std::vector<Fence>& fences) const;
   bool batch_in_flight() const { return in_flight_.has_value(); }
   SchedulerStats stats() const;
 
@@ -148,6 +150,7 @@ class Scheduler {
     CommandBody body;
     uint32_t sent = 0;                         // forward: input tokens already run
     std::unique_ptr<ChunkedResponse> partial;  // forward, when cut into chunks
+    std::vector<Fence> after;                  // must pass before it is sent
   };
   struct Stream {
     std::deque<Entry> queue;
@@ -185,6 +188,7 @@ class Scheduler {
   std::unordered_map<StreamId, Stream> streams_;
   std::array<std::deque<StreamId>, 3> ready_;  // by Priority
   std::vector<StreamId> woken_;                // streams whose head may be able to go
+  std::set<StreamId> fenced_;                  // streams whose head waits for its fences
   std::optional<std::vector<InFlight>> in_flight_;
   Clock::time_point sent_at_;  // when the batch in flight was assembled
   // The gather window: streams whose caller got a result from the last batch and has not sent
