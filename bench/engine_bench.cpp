@@ -11,6 +11,7 @@
 // Without --model, a small Llama-shaped model (8 layers, dim 1024, Q8_0) is synthesised into
 // <folder> (default: bench-models) with the Llama 2 tokenizer of ../shared.
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -297,12 +298,20 @@ void throughput(const std::filesystem::path& model_path, unsigned threads, int s
       static_cast<long long>(max_gather.count()));
   std::printf("  %7s  %12s  %12s  %6s  %10s  %12s  %6s\n", "streams", "raw tok/s", "service",
               "ratio", "mean batch", "remote", "ratio");
+  // The machine is shared: each figure is the best of three runs, the three kinds interleaved.
   for (int streams : {1, 4, 16}) {
-    const double raw = raw_throughput(m, threads, streams, steps);
-    const ServiceFigures local =
-        service_throughput(m, threads, streams, steps, LinkKind::InProcess, max_gather);
-    const ServiceFigures remote =
-        service_throughput(m, threads, streams, steps, LinkKind::Remote, max_gather);
+    double raw = 0;
+    ServiceFigures local{0, ""};
+    ServiceFigures remote{0, ""};
+    for (int round = 0; round < 3; ++round) {
+      raw = std::max(raw, raw_throughput(m, threads, streams, steps));
+      const ServiceFigures l =
+          service_throughput(m, threads, streams, steps, LinkKind::InProcess, max_gather);
+      if (l.tokens_per_s > local.tokens_per_s) local = l;
+      const ServiceFigures r =
+          service_throughput(m, threads, streams, steps, LinkKind::Remote, max_gather);
+      if (r.tokens_per_s > remote.tokens_per_s) remote = r;
+    }
     std::printf("  %7d  %12.1f  %12.1f  %6.2f  %10s  %12.1f  %6.2f\n", streams, raw,
                 local.tokens_per_s, local.tokens_per_s / raw, local.mean_batch.c_str(),
                 remote.tokens_per_s, remote.tokens_per_s / raw);
