@@ -39,3 +39,19 @@ function(pie_add_inferlet name)
     VERBATIM COMMAND_EXPAND_LISTS)
   add_custom_target(inferlet_${name} ALL DEPENDS "${out}")
 endfunction()
+
+# pie_add_js_inferlet(<name> SOURCE <file.js>)
+#
+# A JavaScript inferlet needs no compilation: it is copied to <build>/inferlets/<name>.js, where
+# tests and `pie run` find it beside the Wasm ones.
+function(pie_add_js_inferlet name)
+  cmake_parse_arguments(ARG "" "SOURCE" "" ${ARGN})
+  set(out "${PIE_INFERLET_DIR}/${name}.js")
+  add_custom_command(
+    OUTPUT "${out}"
+    COMMAND ${CMAKE_COMMAND} -E copy "${CMAKE_CURRENT_SOURCE_DIR}/${ARG_SOURCE}" "${out}"
+    DEPENDS "${CMAKE_CURRENT_SOURCE_DIR}/${ARG_SOURCE}"
+    COMMENT "Copying inferlet ${name}.js"
+    VERBATIM)
+  add_custom_target(inferlet_${name} ALL DEPENDS "${out}")
+endfunction()
