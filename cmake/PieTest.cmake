@@ -1,7 +1,7 @@
 # pie_add_test(<name> SOURCES <files...> LIBS <targets...> [LABELS <labels...>])
 #
-# One GoogleTest executable registered with CTest. Tests find shared data through PIE_SHARED
-# (default: the shared folder beside the checkout) and built inferlets through PIE_INFERLET_DIR.
+# One GoogleTest executable registered with CTest. Tests find the shared data, the built inferlets
+# and binaries through tests/support/shared_data.h.
 function(pie_add_test name)
   cmake_parse_arguments(ARG "" "" "SOURCES;LIBS;LABELS" ${ARGN})
   add_executable(${name} ${ARG_SOURCES})
@@ -9,6 +9,5 @@ function(pie_add_test name)
                                         GTest::gtest_main pie_options)
   gtest_discover_tests(${name}
     DISCOVERY_TIMEOUT 60
-    PROPERTIES LABELS "${ARG_LABELS}"
-               ENVIRONMENT "PIE_SHARED_DEFAULT=${PIE_SHARED_DIR};PIE_INFERLET_DIR=${PIE_INFERLET_DIR};PIE_BIN_DIR=${CMAKE_BINARY_DIR}/bin")
+    PROPERTIES LABELS "${ARG_LABELS}")
 endfunction()

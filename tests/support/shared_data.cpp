@@ -5,15 +5,14 @@
 namespace pie::testing {
 
 namespace {
-std::filesystem::path env_path(const char* name) {
+std::filesystem::path env_path(const char* name, const char* fallback) {
   const char* v = std::getenv(name);
-  return v != nullptr && *v != '\0' ? std::filesystem::path(v) : std::filesystem::path();
+  return std::filesystem::path(v != nullptr && *v != '\0' ? v : fallback);
 }
 }  // namespace
 
 std::filesystem::path shared_dir() {
-  if (auto p = env_path("PIE_SHARED"); !p.empty()) return p;
-  return env_path("PIE_SHARED_DEFAULT");
+  return env_path("PIE_SHARED", PIE_SHARED_DIR_DEFAULT);
 }
 
 std::filesystem::path shared_file(const std::string& relative) {
@@ -22,11 +21,13 @@ std::filesystem::path shared_file(const std::string& relative) {
 }
 
 std::filesystem::path inferlet_file(const std::string& name) {
-  auto p = env_path("PIE_INFERLET_DIR") / (name + ".wasm");
+  auto p = env_path("PIE_INFERLET_DIR", PIE_INFERLET_DIR_DEFAULT) / (name + ".wasm");
   return std::filesystem::exists(p) ? p : std::filesystem::path();
 }
 
-std::filesystem::path bin_dir() { return env_path("PIE_BIN_DIR"); }
+std::filesystem::path bin_dir() {
+  return env_path("PIE_BIN_DIR", PIE_BIN_DIR_DEFAULT);
+}
 
 bool in_ci() {
   const char* v = std::getenv("CI");
