@@ -190,7 +190,11 @@ TEST_P(ModelServiceTest, PassesQueuedWhileABatchRunsGoTogetherInTheNext) {
 // Streams that each decode step after step, submitting the next pass from the callback of the
 // previous one, share batches: far fewer batches than passes, and every token is right.
 TEST_P(ModelServiceTest, ConcurrentDecodersShareBatches) {
-  start(pool_of(128));
+  // A gather window far longer than a step, so that a loaded machine cannot split the lockstep
+  // decoders into many small batches.
+  ModelServiceOptions options;
+  options.max_gather = std::chrono::seconds(2);
+  start(pool_of(128), options);
   constexpr int kStreams = 16;
   constexpr int kSteps = 20;
   struct Decoder {
