@@ -107,6 +107,20 @@ int main(int argc, char** argv) {
   std::printf("compilations after the upload: %llu (must be 0)\n",
               static_cast<unsigned long long>(runtime.programs().compilations() - compiled));
 
+  // A JavaScript program: a fresh context and module per instance.
+  const std::string js = "export function main() { return ''; }";
+  const std::string js_hash = pie::blake3_hex(js);
+  runtime.add_program(js_hash, js);
+  std::vector<double> js_latency;
+  for (int i = 0; i < launches / 4; ++i) {
+    auto owner = std::make_shared<Waiter>();
+    const auto t0 = Clock::now();
+    runtime.launch_instance(js_hash, {}, owner);
+    js_latency.push_back(std::chrono::duration<double, std::micro>(owner->wait() - t0).count());
+  }
+  std::printf("JavaScript launch -> completed, sequential (%d): p50 %.0f us, p99 %.0f us\n",
+              launches / 4, percentile(js_latency, 0.5), percentile(js_latency, 0.99));
+
   auto owner = std::make_shared<Waiter>();
   runtime.launch_instance(hash, {"calls", "10000000"}, owner);
   owner->wait();

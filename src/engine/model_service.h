@@ -61,8 +61,9 @@ struct ModelServiceOptions {
 inline constexpr uint32_t kTerminateException = 2;
 inline constexpr uint32_t kTerminateOutOfResources = 4;
 
-// Called by a model service to end an instance: out of resources (code 4) or a failed command it
-// submitted without a callback (code 2). Must not call back into the service synchronously.
+// Called by a model service, outside its lock, to end an instance: out of resources (code 4) or
+// a failed command it submitted without a callback (code 2). The runtime is expected to call
+// cleanup() once the instance has stopped.
 using InstanceTerminator = std::function<void(InstanceKey, uint32_t code, std::string message)>;
 
 class ModelService {
@@ -79,7 +80,7 @@ class ModelService {
 
   const ModelInfo& info() const;
 
-  // Queues.
+  // Queues. set_priority throws pie::Error for a stream this service never created.
   StreamId create_stream();
   void set_priority(StreamId stream, Priority priority);
 

@@ -37,7 +37,9 @@ class ModelTest : public ::testing::Test {
     options.oom_policy = policy;
     options.oom_wait = std::chrono::seconds(20);
     registry_ = std::make_unique<engine::ModelRegistry>(options);
-    auto fake = std::make_unique<FakeBackend>();
+    FakeBackendOptions fake_options;
+    fake_options.record_requests = true;
+    auto fake = std::make_unique<FakeBackend>(fake_options);
     fake_ = fake.get();
     registry_->add_local(std::move(fake));
     FakeBackendOptions other;
@@ -76,7 +78,49 @@ bool contains(const std::string& text, const std::string& part) {
 TEST_F(ModelTest, ModelsAndTheirInfo) {
   const auto end = run({"models"});
   ASSERT_EQ(end.code, TerminationCode::Normal) << end.message;
-  EXPECT_EQ(end.message, "fake,other|fake,other||fake|deterministic test model|fake|4|0|1|1|none");
+  // The fake model has no prompt template and no stop tokens.
+  EXPECT_EQ(end.message,
+            "fake,other|fake,other||fake|deterministic test model|fake|4|0|1|1|none||");
+}
+
+TEST_F(ModelTest, BuilderCallsReachTheBackendTranslated) {
+  // Another instance holds embeddings 0..2, so this one's virtual embeds 0, 1 are physical 3, 4.
+  auto [holder, owner] = launch({"hold_embeds", "3"});
+  ASSERT_TRUE(owner->wait_messages(1));
+  const auto end = run({"builder"});
+  ASSERT_EQ(end.code, TerminationCode::Normal) << end.message;
+  EXPECT_EQ(end.message, "4,1");
+  const auto requests = fake_->requests();
+  ASSERT_EQ(requests.size(), 2u);
+  const protocol::ForwardPassRequest& r = requests[0];
+  EXPECT_EQ(r.input_tokens, (std::vector<uint32_t>{1, 2, 3}));
+  EXPECT_EQ(r.input_embed_ptrs, (std::vector<uint32_t>{3}));
+  EXPECT_EQ(r.input_embed_positions, (std::vector<uint32_t>{3}));
+  EXPECT_EQ(r.output_embed_ptrs, (std::vector<uint32_t>{4}));
+  EXPECT_EQ(r.output_embed_indices, (std::vector<uint32_t>{0}));
+  EXPECT_EQ(r.output_token_indices, (std::vector<uint32_t>{0, 1, 2, 0}));
+  ASSERT_EQ(r.output_token_samplers.size(), 4u);
+  using protocol::SamplerKind;
+  EXPECT_EQ(r.output_token_samplers[0].kind, SamplerKind::TopK);
+  EXPECT_EQ(r.output_token_samplers[0].top_k, 5u);
+  EXPECT_FLOAT_EQ(r.output_token_samplers[0].temperature, 0.5F);
+  EXPECT_EQ(r.output_token_samplers[1].kind, SamplerKind::TopP);
+  EXPECT_FLOAT_EQ(r.output_token_samplers[1].top_p, 0.9F);
+  EXPECT_EQ(r.output_token_samplers[2].kind, SamplerKind::MinP);
+  EXPECT_FLOAT_EQ(r.output_token_samplers[2].min_p, 0.1F);
+  EXPECT_EQ(r.output_token_samplers[3].kind, SamplerKind::TopKTopP);
+  EXPECT_EQ(r.output_token_samplers[3].top_k, 3u);
+  EXPECT_FLOAT_EQ(r.output_token_samplers[3].top_p, 0.5F);
+  EXPECT_EQ(r.adapter, 0u);
+  EXPECT_EQ(r.adapter_seed, 42);
+  const protocol::ForwardPassRequest& next = requests[1];
+  EXPECT_EQ(next.input_tokens, (std::vector<uint32_t>{4}));
+  EXPECT_TRUE(next.input_embed_ptrs.empty());
+  EXPECT_EQ(next.adapter, 0u);
+  EXPECT_EQ(next.adapter_seed, 42);
+  EXPECT_EQ(next.kv_page_last_len, 4u);
+  runtime_->signal_instance(holder, "done");
+  EXPECT_EQ(owner->wait_end().code, TerminationCode::Normal);
 }
 
 TEST_F(ModelTest, VirtualIdsArePrivateToEachInstance) {
@@ -219,6 +263,53 @@ TEST_F(ModelTest, AnAllocationWaitsForPagesToBeFreed) {
   const auto end = owner_waiter->wait_end();
   EXPECT_EQ(end.code, TerminationCode::Normal) << end.message;
   EXPECT_EQ(end.message, "0,1");
+}
+
+TEST_F(ModelTest, JavaScriptBuilderCallsReachTheBackend) {
+  const std::string js = R"(
+    import * as pie from "pie";
+    export async function main() {
+      const q = pie.getModel("fake").createQueue();
+      const [page] = await q.allocateKvPages(1);
+      const embeds = await q.allocate(pie.Resource.Embed, 2);
+      const [adapter] = await q.allocate(pie.Resource.Adapter, 1);
+      const r = await q.forwardPass()
+          .inputTokens([1, 2], [0, 1])
+          .inputEmbeddings([embeds[0]], [2])
+          .outputEmbeddings([embeds[1]], [1])
+          .kvCache([page], 2)
+          .attentionMask([[1], [2]])
+          .outputTokensTopK([0], 0.5, 5)
+          .outputTokensTopP([1], 0.7, 0.9)
+          .outputTokensMinP([1], 0.8, 0.1)
+          .outputTokensTopKTopP([0], 1, 3, 0.5)
+          .setAdapter(adapter)
+          .setAdapterSeed(7n)
+          .execute();
+      q.deallocate(pie.Resource.Embed, embeds);
+      return r.tokens.join(",");
+    })";
+  const std::string hash = blake3_hex(js);
+  runtime_->add_program(hash, js);
+  auto owner = std::make_shared<RecordingOwner>();
+  runtime_->launch_instance(hash, {}, owner);
+  const auto end = owner->wait_end();
+  ASSERT_EQ(end.code, TerminationCode::Normal) << end.message;
+  EXPECT_EQ(end.message, "1,4,4,1");  // 1 + 0, 1 + 2 + 1 at index 1, ...
+  const auto requests = fake_->requests();
+  ASSERT_EQ(requests.size(), 1u);
+  const protocol::ForwardPassRequest& r = requests[0];
+  EXPECT_EQ(r.input_embed_ptrs, (std::vector<uint32_t>{0}));
+  EXPECT_EQ(r.output_embed_ptrs, (std::vector<uint32_t>{1}));
+  EXPECT_EQ(r.mask, (std::vector<std::vector<uint32_t>>{{1}, {2}}));
+  ASSERT_EQ(r.output_token_samplers.size(), 4u);
+  EXPECT_EQ(r.output_token_samplers[0].kind, protocol::SamplerKind::TopK);
+  EXPECT_EQ(r.output_token_samplers[2].kind, protocol::SamplerKind::MinP);
+  EXPECT_FLOAT_EQ(r.output_token_samplers[2].min_p, 0.1F);
+  EXPECT_EQ(r.output_token_samplers[3].top_k, 3u);
+  EXPECT_EQ(r.adapter, 0u);
+  EXPECT_EQ(r.adapter_seed, 7);
+  EXPECT_EQ(runtime_->model_status().at("fake.resource.1.available"), "8");
 }
 
 TEST_F(ModelTest, JavaScriptDrivesTheModelToo) {

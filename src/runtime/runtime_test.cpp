@@ -50,7 +50,7 @@ class RuntimeTest : public ::testing::Test {
     fs::remove_all(dir_);
   }
 
-  void start(uint32_t cpu_limit_ms = 0) {
+  void start(uint32_t cpu_limit_ms = 0, bool upload = true) {
     RuntimeOptions options;
     options.cache_dir = dir_ / "cache";
     options.kvs_file = dir_ / "kvs";
@@ -58,7 +58,7 @@ class RuntimeTest : public ::testing::Test {
     options.cpu_time_limit_ms = cpu_limit_ms;
     runtime_.reset();
     runtime_ = std::make_unique<Runtime>(options, registry_);
-    runtime_->add_program(hash_, probe_);
+    if (upload) runtime_->add_program(hash_, probe_);
   }
 
   std::pair<std::string, std::shared_ptr<RecordingOwner>> launch(std::vector<std::string> args) {
@@ -90,6 +90,29 @@ TEST_F(RuntimeTest, HelloRunsToCompletionWithOutputInOrder) {
   EXPECT_EQ(owner->messages(), (std::vector<std::string>{"hello stdout", "a", "b", "partial"}));
   EXPECT_EQ(owner->terminations(), 1);
   EXPECT_EQ(runtime_->running_instances(), 0u);
+}
+
+TEST_F(RuntimeTest, RestartLaunchesCachedProgramsWithoutCompiling) {
+  EXPECT_EQ(runtime_->programs().compilations(), 1u);
+  start(0, /*upload=*/false);  // a new engine on the same cache folder
+  EXPECT_TRUE(runtime_->program_exists(hash_));
+  const auto end = run({"hello"});
+  EXPECT_EQ(end.code, TerminationCode::Normal) << end.message;
+  EXPECT_EQ(runtime_->programs().compilations(), 0u);
+}
+
+TEST_F(RuntimeTest, HelloworldInferlet) {
+  const fs::path path = pie::testing::inferlet_file("helloworld");
+  ASSERT_FALSE(path.empty()) << "helloworld.wasm not built";
+  const std::string wasm = read_file(path);
+  runtime_->add_program(blake3_hex(wasm), wasm);
+  auto owner = std::make_shared<RecordingOwner>();
+  const std::string id = runtime_->launch_instance(blake3_hex(wasm), {"one", "two"}, owner);
+  const auto end = owner->wait_end();
+  EXPECT_EQ(end.code, TerminationCode::Normal) << end.message;
+  EXPECT_EQ(end.message, "one two");
+  EXPECT_EQ(owner->messages(),
+            (std::vector<std::string>{"Hello from inferlet " + id, "one", "two"}));
 }
 
 TEST_F(RuntimeTest, IdentityAndVersion) {
@@ -223,6 +246,10 @@ TEST_F(RuntimeTest, SubscriptionsDeliverEveryMessage) {
   for (int i = 0; i < 50; ++i) expected += "m" + std::to_string(i) + ";";
   EXPECT_EQ(owner_a->wait_end().message, expected);
   EXPECT_EQ(owner_b->wait_end().message, expected);
+}
+
+TEST_F(RuntimeTest, UnsubscribedSubscriptionsReceiveNothing) {
+  EXPECT_EQ(run({"unsubscribed"}).message, "none");
 }
 
 TEST_F(RuntimeTest, KeyValueStoreIsSharedAndPersisted) {

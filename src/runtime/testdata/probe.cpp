@@ -179,7 +179,8 @@ pie::Result<std::string> models(const Args&) {
          join(m.traits()) + "|" + std::to_string(m.kv_page_size()) + "|" +
          std::to_string(m.service_id()) + "|" + std::to_string(other->service_id()) + "|" +
          std::to_string(other->create_queue().service_id()) + "|" +
-         (pie::Model::get("missing") ? "found" : "none");
+         (pie::Model::get("missing") ? "found" : "none") + "|" + m.prompt_template() + "|" +
+         join(m.stop_tokens());
 }
 
 // Allocates N pages; with "hold", then waits for a message: a number of pages to allocate more.
@@ -193,6 +194,56 @@ pie::Result<std::string> alloc(const Args& args) {
     ids.insert(ids.end(), extra.begin(), extra.end());
   }
   return join_ids(ids);
+}
+
+// Holds N embedding slots until told to end.
+pie::Result<std::string> hold_embeds(const Args& args) {
+  pie::Queue q = pie::Model::first().create_queue();
+  auto embeds = q.allocate_embeds(std::stoul(args.at(1)));
+  pie::send("holding");
+  pie::receive().get();
+  return std::string("released");
+}
+
+// Every builder call that only the backend's request shows (inspected by the test).
+pie::Result<std::string> builder(const Args&) {
+  pie::Queue q = pie::Model::first().create_queue();
+  auto pages = q.allocate_kv_pages(1);
+  auto embeds = q.allocate_embeds(2);
+  auto adapters = q.allocate_adapters(1);
+  const uint32_t tokens[] = {1, 2, 3};
+  const uint32_t positions[] = {0, 1, 2};
+  const uint32_t embed_in[] = {embeds[0].id()};
+  const uint32_t embed_pos[] = {3};
+  const uint32_t embed_out[] = {embeds[1].id()};
+  const uint32_t at0[] = {0};
+  const uint32_t at1[] = {1};
+  const uint32_t at2[] = {2};
+  auto fp = q.forward_pass();
+  fp.input_tokens(tokens, positions)
+      .input_embeddings(embed_in, embed_pos)
+      .output_embeddings(embed_out, at0)
+      .kv_cache(pages, 3)
+      .output_tokens_top_k(at0, 0.5F, 5)
+      .output_tokens_top_p(at1, 0.7F, 0.9F)
+      .output_tokens_min_p(at2, 0.8F, 0.1F)
+      .output_tokens_top_k_top_p(at0, 1.0F, 3, 0.5F)
+      .adapter(adapters[0])
+      .adapter_seed(42);
+  const auto first = fp.execute()->get();
+  // Adapter and seed persist into the next pass of the same builder; the inputs do not.
+  const uint32_t next[] = {4};
+  const uint32_t next_pos[] = {3};
+  fp.input_tokens(next, next_pos).kv_cache(pages, 4).output_tokens(at0, 0.0F);
+  const auto second = fp.execute()->get();
+  return std::to_string(first.tokens.size()) + "," + std::to_string(second.tokens.size());
+}
+
+pie::Result<std::string> unsubscribed(const Args&) {
+  pie::Subscription sub("quiet");
+  sub.unsubscribe();
+  pie::broadcast("quiet", "lost");
+  return std::string(sub.next_for(std::chrono::milliseconds(20)) ? "delivered" : "none");
 }
 
 pie::Result<std::string> dealloc(const Args&) {
@@ -453,6 +504,9 @@ PIE_MAIN(args) {
   if (s == "models") return models(args);
   if (s == "alloc") return alloc(args);
   if (s == "dealloc") return dealloc(args);
+  if (s == "hold_embeds") return hold_embeds(args);
+  if (s == "builder") return builder(args);
+  if (s == "unsubscribed") return unsubscribed(args);
   if (s == "foreign") return foreign(args);
   if (s == "prefill") return prefill(args);
   if (s == "decode") return decode(args);
