@@ -53,6 +53,10 @@ declare module "pie" {
     readonly kvPageSize: number;
     createQueue(): Queue;
     tokenizer(): Tokenizer;
+    /** The conversation rendered with the model's chat template (on the engine); throws when the
+     * model has none. */
+    renderChat(messages: { role: string; content: string }[],
+               options?: { addGenerationPrompt?: boolean; beginOfSequence?: boolean }): string;
   }
   export function getModel(name: string): Model | null;
   export function models(): string[];

@@ -104,6 +104,15 @@ export class Model {
   get kvPageSize() { return this.#info.kvPageSize; }
   createQueue() { return new Queue(native.modelCreateQueue(this.#h)); }
   tokenizer() { return new Tokenizer(native.modelTokenizer(this.#h)); }
+  // The conversation ([{role, content}, ...]) rendered with the model's chat template, on the
+  // engine. beginOfSequence includes the template's begin-of-sequence text (for the first messages
+  // of a sequence). Throws when the model has no chat template.
+  renderChat(messages, { addGenerationPrompt = true, beginOfSequence = true } = {}) {
+    const json = JSON.stringify(messages.map((m) => ({ role: String(m.role), content: String(m.content) })));
+    const prompt = native.modelRenderChat(this.#h, json, addGenerationPrompt ? 1 : 0, beginOfSequence ? 1 : 0);
+    if (prompt === null) throw new Error(`model ${this.name} has no chat template`);
+    return prompt;
+  }
 }
 
 // The model registered under `name`, or null.

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 
+#include "backend/chat/chat.h"
 #include "backend/tokenizer/tokenizer.h"
 #include "common/error.h"
 
@@ -150,6 +151,37 @@ uint32_t HostApi::model_service_id(Instance& inst, uint32_t model) {
 uint32_t HostApi::model_create_queue(Instance& inst, uint32_t model) {
   const ModelRef m = inst.handles().get<ModelObject>(model).model;
   return inst.handles().insert(std::make_unique<QueueObject>(m, m.service->create_stream()));
+}
+
+std::optional<std::string> HostApi::model_render_chat(Instance& inst, uint32_t model,
+                                                      std::string_view messages_json,
+                                                      bool add_generation_prompt,
+                                                      bool begin_of_sequence) {
+  const engine::ModelInfo& info = model_info(inst, model);
+  if (info.prompt_template.empty()) return std::nullopt;
+  const chat::Value parsed = chat::Value::parse_json(messages_json);
+  if (parsed.kind() != chat::Value::Kind::Array) {
+    throw Error("the messages must be a JSON array of {role, content}");
+  }
+  std::vector<chat::ChatMessage> messages;
+  for (const chat::Value& m : parsed.array()) {
+    if (m.kind() != chat::Value::Kind::Object || !m.get("role").is_string() ||
+        !m.get("content").is_string()) {
+      throw Error("each message must be an object with string fields role and content");
+    }
+    messages.push_back({m.get("role").as_string(), m.get("content").as_string(), std::nullopt, {}});
+  }
+  chat::ChatOptions options;
+  options.add_generation_prompt = add_generation_prompt;
+  if (info.tokenizer) {
+    if (begin_of_sequence && info.tokenizer->bos()) {
+      options.bos_token = info.tokenizer->token_bytes(*info.tokenizer->bos());
+    }
+    if (info.tokenizer->eos()) options.eos_token = info.tokenizer->token_bytes(*info.tokenizer->eos());
+  }
+  // Parsed per call: conversations are rendered a few times per turn, and parsing is cheap next to
+  // the forward passes that follow.
+  return chat::render_chat(chat::Template(info.prompt_template), messages, options);
 }
 
 uint32_t HostApi::model_tokenizer(Instance& inst, uint32_t model) {

@@ -268,6 +268,13 @@ NATIVE(modelInfo) {
   r.Set(o);
 }
 
+NATIVE(modelRenderChat) {
+  const auto prompt =
+      g.api->model_render_chat(*g.instance, a.u32(0), a.str(1), a.u32(2) != 0, a.u32(3) != 0);
+  if (!prompt) return r.SetNull();
+  r.Set(js(a.isolate(), *prompt));
+}
+
 NATIVE(modelCreateQueue) {
   r.Set(g.api->model_create_queue(*g.instance, a.u32(0)));
 }
@@ -523,6 +530,7 @@ const Native kNatives[] = {
     ENTRY(models),
     ENTRY(modelsWithTraits),
     ENTRY(modelInfo),
+    ENTRY(modelRenderChat),
     ENTRY(modelCreateQueue),
     ENTRY(modelTokenizer),
     ENTRY(queueServiceId),

@@ -93,6 +93,14 @@ void model_prompt_template(Guest& g, HostCall& c) {
   c.ret(g.result(c.u32(1), c.u32(2), g.api->model_info(*g.instance, c.u32(0)).prompt_template));
 }
 
+void model_render_chat(Guest& g, HostCall& c) {
+  const uint32_t flags = c.u32(3);
+  const auto prompt = g.api->model_render_chat(*g.instance, c.u32(0), g.text(c.u32(1), c.u32(2)),
+                                               (flags & PIE_CHAT_ADD_GENERATION_PROMPT) != 0,
+                                               (flags & PIE_CHAT_BEGIN_OF_SEQUENCE) != 0);
+  c.ret(prompt ? g.result(c.u32(4), c.u32(5), *prompt) : PIE_NONE);
+}
+
 void model_traits(Guest& g, HostCall& c) {
   c.ret(put_list(g, c.u32(1), c.u32(2), g.api->model_info(*g.instance, c.u32(0)).traits));
 }
@@ -469,6 +477,7 @@ const HostFunction kFunctions[] = {
     PIE(model_name),
     PIE(model_description),
     PIE(model_prompt_template),
+    PIE(model_render_chat),
     PIE(model_traits),
     PIE(model_stop_tokens),
     PIE(model_service_id),

@@ -96,6 +96,17 @@ uint32_t pie_model_description(pie_handle model, char* out, uint32_t cap);
 PIE_IMPORT(model_prompt_template)
 uint32_t pie_model_prompt_template(pie_handle model, char* out, uint32_t cap);
 PIE_IMPORT(model_traits) uint32_t pie_model_traits(pie_handle model, void* out, uint32_t cap);
+/* Renders a conversation with the model's chat template, on the engine. `messages` is a JSON array
+ * of {"role": ..., "content": ...}. Flags: PIE_CHAT_ADD_GENERATION_PROMPT ends the text with the
+ * template's assistant prompt; PIE_CHAT_BEGIN_OF_SEQUENCE passes the tokenizer's begin-of-sequence
+ * text as bos_token (else it is empty: for messages appended to a sequence). Returns the size of
+ * the prompt text, or PIE_NONE when the model has no chat template. Malformed JSON or a template
+ * error (raise_exception) traps. */
+#define PIE_CHAT_ADD_GENERATION_PROMPT 1u
+#define PIE_CHAT_BEGIN_OF_SEQUENCE 2u
+PIE_IMPORT(model_render_chat)
+uint32_t pie_model_render_chat(pie_handle model, const char* messages, uint32_t len, uint32_t flags,
+                               char* out, uint32_t cap);
 PIE_IMPORT(model_stop_tokens)
 uint32_t pie_model_stop_tokens(pie_handle model, void* out, uint32_t cap);
 PIE_IMPORT(model_service_id) uint32_t pie_model_service_id(pie_handle model);

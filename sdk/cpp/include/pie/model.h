@@ -29,6 +29,7 @@ enum class Priority : uint32_t {
 class Queue;
 class Tokenizer;
 class ForwardPass;
+class Context;
 
 class Model {
  public:
@@ -50,6 +51,8 @@ class Model {
   uint32_t kv_page_size() const;
   Queue create_queue() const;
   Tokenizer tokenizer() const;
+  // A new, empty Context (pie/context.h) with its own queue.
+  Context create_context() const;
   pie_handle handle() const { return handle_->get(); }
 
  private:

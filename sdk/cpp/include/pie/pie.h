@@ -8,6 +8,7 @@
 //   }
 #pragma once
 
+#include "pie/context.h"
 #include "pie/core.h"
 #include "pie/http.h"
 #include "pie/model.h"
