@@ -106,7 +106,8 @@ export class Model {
   tokenizer() { return new Tokenizer(native.modelTokenizer(this.#h)); }
   // The conversation ([{role, content}, ...]) rendered with the model's chat template, on the
   // engine. beginOfSequence includes the template's begin-of-sequence text (for the first messages
-  // of a sequence). Throws when the model has no chat template.
+  // of a sequence). Throws when the model has no chat template. No messages give the text a raw
+  // sequence starts with (the begin-of-sequence token when the tokenizer adds one), for any model.
   renderChat(messages, { addGenerationPrompt = true, beginOfSequence = true } = {}) {
     const json = JSON.stringify(messages.map((m) => ({ role: String(m.role), content: String(m.content) })));
     const prompt = native.modelRenderChat(this.#h, json, addGenerationPrompt ? 1 : 0, beginOfSequence ? 1 : 0);

@@ -158,7 +158,6 @@ std::optional<std::string> HostApi::model_render_chat(Instance& inst, uint32_t m
                                                       bool add_generation_prompt,
                                                       bool begin_of_sequence) {
   const engine::ModelInfo& info = model_info(inst, model);
-  if (info.prompt_template.empty()) return std::nullopt;
   const chat::Value parsed = chat::Value::parse_json(messages_json);
   if (parsed.kind() != chat::Value::Kind::Array) {
     throw Error("the messages must be a JSON array of {role, content}");
@@ -171,13 +170,21 @@ std::optional<std::string> HostApi::model_render_chat(Instance& inst, uint32_t m
     }
     messages.push_back({m.get("role").as_string(), m.get("content").as_string(), std::nullopt, {}});
   }
+  // No messages: what a raw text sequence starts with, as the tokenizer would add it.
+  if (messages.empty()) {
+    const auto& tok = info.tokenizer;
+    if (!begin_of_sequence || !tok || !tok->bos() || !tok->spec().add_bos) return std::string();
+    return tok->token_bytes(*tok->bos());
+  }
+  if (info.prompt_template.empty()) return std::nullopt;
   chat::ChatOptions options;
   options.add_generation_prompt = add_generation_prompt;
   if (info.tokenizer) {
     if (begin_of_sequence && info.tokenizer->bos()) {
       options.bos_token = info.tokenizer->token_bytes(*info.tokenizer->bos());
     }
-    if (info.tokenizer->eos()) options.eos_token = info.tokenizer->token_bytes(*info.tokenizer->eos());
+    if (info.tokenizer->eos())
+      options.eos_token = info.tokenizer->token_bytes(*info.tokenizer->eos());
   }
   // Parsed per call: conversations are rendered a few times per turn, and parsing is cheap next to
   // the forward passes that follow.

@@ -70,7 +70,8 @@ class HostApi {
   uint32_t model_tokenizer(Instance& inst, uint32_t model);
   // The conversation `messages_json` (a JSON array of {role, content}) rendered with the model's
   // chat template; nothing when the model has none. `begin_of_sequence` passes the tokenizer's
-  // begin-of-sequence text as bos_token (else it is empty).
+  // begin-of-sequence text as bos_token (else it is empty). No messages render, with or without a
+  // template, as the begin-of-sequence text when the tokenizer adds one to a text (else "").
   std::optional<std::string> model_render_chat(Instance& inst, uint32_t model,
                                                std::string_view messages_json,
                                                bool add_generation_prompt, bool begin_of_sequence);

@@ -212,6 +212,12 @@ Result<std::string> ChatFormatter::render(const Model& model, std::span<const Ch
   return out;
 }
 
+std::string ChatFormatter::begin_of_sequence(const Model& model) {
+  // An empty conversation renders as the begin-of-sequence text, with or without a template.
+  Result<std::string> text = render(model, {}, false, true);
+  return text.ok() ? std::move(text.value()) : std::string();
+}
+
 std::string ChatFormatter::render_plain(std::span<const ChatMessage> messages) {
   std::string out;
   for (const auto& m : messages) out += m.role + ": " + m.content + "\n";
@@ -272,6 +278,7 @@ void Context::fill_message(std::string_view role, std::string_view text,
     fill(prompt.value());
     return;
   }
+  if (token_ids_.empty()) fill(ChatFormatter::begin_of_sequence(model_));
   fill(ChatFormatter::render_plain(std::span(&message, 1)));
   if (add_generation_prompt) fill("assistant:");
 }
@@ -294,17 +301,14 @@ std::optional<Future<ForwardResult>> Context::submit(
   ForwardPass pass = queue_.forward_pass();
   const std::span<const uint32_t> positions(slot_positions_.data() + kv_slots_, n);
   pass.input_tokens(pending_ids_, positions).kv_cache(pages_, last_page_len);
-  const bool masked = std::any_of(pending_masks_.begin(), pending_masks_.end(),
-                                  [](const auto& m) { return m.has_value(); });
-  if (masked) {
-    std::vector<std::vector<uint32_t>> rows;
-    rows.reserve(n);
-    for (uint32_t i = 0; i < n; ++i) {
-      rows.push_back(pending_masks_[i] ? brle_row(*pending_masks_[i])
-                                       : std::vector<uint32_t>{kv_slots_ + i + 1});
-    }
-    pass.attention_mask(rows);
+  // The engine takes one mask row per input token, even when nothing is masked.
+  std::vector<std::vector<uint32_t>> rows;
+  rows.reserve(n);
+  for (uint32_t i = 0; i < n; ++i) {
+    rows.push_back(pending_masks_[i] ? brle_row(*pending_masks_[i])
+                                     : std::vector<uint32_t>{kv_slots_ + i + 1});
   }
+  pass.attention_mask(rows);
   outputs(pass, n);
   auto future = pass.execute();
   ++forward_passes_;
@@ -323,8 +327,8 @@ void Context::flush() {
 
 // ---- Context: generating ------------------------------------------------------------------------
 
-uint32_t Context::decode_step(const Sampler& sampler) {
-  auto future = submit([&](ForwardPass& pass, uint32_t n) {
+Future<ForwardResult> Context::submit_step(const Sampler& sampler) {
+  return *submit([&](ForwardPass& pass, uint32_t n) {
     const uint32_t last[] = {n - 1};
     const float t = sampler.temperature();
     switch (sampler.kind()) {
@@ -348,13 +352,19 @@ uint32_t Context::decode_step(const Sampler& sampler) {
         break;
     }
   });
-  ForwardResult result = future->get();
+}
+
+uint32_t Context::sampled_token(const Sampler& sampler, const ForwardResult& result) {
   if (sampler.kind() == Sampler::Kind::Custom) {
     if (result.distributions.empty()) fail("Context: the engine returned no distribution");
     return sampler.pick()(result.distributions[0]);
   }
   if (result.tokens.empty()) fail("Context: the engine returned no token");
   return result.tokens[0];
+}
+
+uint32_t Context::decode_step(const Sampler& sampler) {
+  return sampled_token(sampler, submit_step(sampler).get());
 }
 
 std::vector<std::string> Context::stop_strings(const StopCondition& stop) const {
@@ -370,30 +380,81 @@ std::string Context::generate(const Sampler& sampler, const StopCondition& stop)
   return generate_streaming(sampler, stop, [](std::string_view) {});
 }
 
-std::string Context::generate_streaming(const Sampler& sampler, const StopCondition& stop,
-                                        const std::function<void(std::string_view)>& on_text) {
-  if (pending_ids_.empty()) fail("Context::generate: nothing to continue: fill the context first");
-  const std::vector<std::string> stops = stop_strings(stop);
-  const ContinuationDecoder decoder(tokenizer_, token_ids_);
-  std::vector<uint32_t> generated;
-  std::string text;
-  size_t emitted = 0;
-  while (generated.size() < stop.max_tokens) {
-    const uint32_t token = decode_step(sampler);
-    generated.push_back(token);
-    fill_token(token);
-    const size_t before = text.size();
-    text = decoder.text(generated);
-    if (cut_at_stop(text, std::min(before, text.size()), stops)) break;
-    const size_t safe =
-        text.size() - std::max(incomplete_utf8_tail(text), stop_prefix_tail(text, stops));
-    if (safe > emitted) {
-      on_text(std::string_view(text).substr(emitted, safe - emitted));
-      emitted = safe;
+// One generation in progress: the generated tokens, their text and what was streamed of it.
+class Context::Generation {
+ public:
+  Generation(Context& context, const StopCondition& stop,
+             std::function<void(std::string_view)> on_text)
+      : context_(context),
+        max_tokens_(stop.max_tokens),
+        stops_(context.stop_strings(stop)),
+        decoder_(context.tokenizer_, context.token_ids_),
+        on_text_(std::move(on_text)) {
+    if (context.pending_ids_.empty()) {
+      fail("Context::generate: nothing to continue: fill the context first");
     }
   }
-  if (text.size() > emitted) on_text(std::string_view(text).substr(emitted));
-  return text;
+  bool done() const { return done_; }
+  // Appends the next token; true when generation is over.
+  bool add(uint32_t token) {
+    generated_.push_back(token);
+    context_.fill_token(token);
+    const size_t before = text_.size();
+    text_ = decoder_.text(generated_);
+    done_ = cut_at_stop(text_, std::min(before, text_.size()), stops_) ||
+            generated_.size() >= max_tokens_;
+    const size_t safe = done_ ? text_.size()
+                              : text_.size() - std::max(incomplete_utf8_tail(text_),
+                                                        stop_prefix_tail(text_, stops_));
+    if (safe > emitted_) {
+      on_text_(std::string_view(text_).substr(emitted_, safe - emitted_));
+      emitted_ = safe;
+    }
+    return done_;
+  }
+  std::string take_text() { return std::move(text_); }
+
+ private:
+  Context& context_;
+  uint32_t max_tokens_;
+  std::vector<std::string> stops_;
+  ContinuationDecoder decoder_;
+  std::function<void(std::string_view)> on_text_;
+  std::vector<uint32_t> generated_;
+  std::string text_;
+  size_t emitted_ = 0;
+  bool done_ = false;
+};
+
+std::string Context::generate_streaming(const Sampler& sampler, const StopCondition& stop,
+                                        const std::function<void(std::string_view)>& on_text) {
+  Generation generation(*this, stop, on_text);
+  if (stop.max_tokens == 0) return {};
+  while (!generation.add(decode_step(sampler))) {
+  }
+  return generation.take_text();
+}
+
+std::vector<std::string> Context::generate_all(std::span<Context* const> contexts,
+                                               const Sampler& sampler, const StopCondition& stop) {
+  std::vector<Generation> generations;
+  generations.reserve(contexts.size());
+  for (Context* c : contexts) generations.emplace_back(*c, stop, [](std::string_view) {});
+  if (stop.max_tokens > 0) {
+    for (;;) {
+      // Every step is submitted before any is awaited, so the engine batches them.
+      std::vector<std::pair<size_t, Future<ForwardResult>>> steps;
+      for (size_t i = 0; i < contexts.size(); ++i) {
+        if (!generations[i].done()) steps.emplace_back(i, contexts[i]->submit_step(sampler));
+      }
+      if (steps.empty()) break;
+      for (auto& [i, future] : steps) generations[i].add(sampled_token(sampler, future.get()));
+    }
+  }
+  std::vector<std::string> texts;
+  texts.reserve(generations.size());
+  for (auto& g : generations) texts.push_back(g.take_text());
+  return texts;
 }
 
 void Context::shrink_slots(uint32_t slots) {

@@ -100,8 +100,10 @@ PIE_IMPORT(model_traits) uint32_t pie_model_traits(pie_handle model, void* out, 
  * of {"role": ..., "content": ...}. Flags: PIE_CHAT_ADD_GENERATION_PROMPT ends the text with the
  * template's assistant prompt; PIE_CHAT_BEGIN_OF_SEQUENCE passes the tokenizer's begin-of-sequence
  * text as bos_token (else it is empty: for messages appended to a sequence). Returns the size of
- * the prompt text, or PIE_NONE when the model has no chat template. Malformed JSON or a template
- * error (raise_exception) traps. */
+ * the prompt text, or PIE_NONE when the model has no chat template. An empty array renders, with
+ * or without a template, as the text a raw sequence starts with: with PIE_CHAT_BEGIN_OF_SEQUENCE,
+ * the begin-of-sequence token's text when the tokenizer adds one to texts (llama2.c, Llama), else
+ * "". Malformed JSON or a template error (raise_exception) traps. */
 #define PIE_CHAT_ADD_GENERATION_PROMPT 1u
 #define PIE_CHAT_BEGIN_OF_SEQUENCE 2u
 PIE_IMPORT(model_render_chat)

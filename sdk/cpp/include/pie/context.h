@@ -79,6 +79,9 @@ class ChatFormatter {
   // text (for the first messages of a context). An Error when the model has no chat template.
   static Result<std::string> render(const Model& model, std::span<const ChatMessage> messages,
                                     bool add_generation_prompt, bool begin_of_sequence);
+  // The text a raw sequence (no chat template) starts with: the tokenizer's begin-of-sequence
+  // token when it adds one to texts, else "".
+  static std::string begin_of_sequence(const Model& model);
   // The fallback for models without a template: "role: content\n" per message.
   static std::string render_plain(std::span<const ChatMessage> messages);
   // Messages as the JSON array the engine takes: [{"role": ..., "content": ...}, ...].
@@ -153,6 +156,10 @@ class Context {
   // concatenate to the returned text).
   std::string generate_streaming(const Sampler& sampler, const StopCondition& stop,
                                  const std::function<void(std::string_view)>& on_text);
+  // Generates in every context at once (each step of all of them is submitted before any is
+  // awaited, so the engine batches them); the texts, in order. The contexts must differ.
+  static std::vector<std::string> generate_all(std::span<Context* const> contexts,
+                                               const Sampler& sampler, const StopCondition& stop);
   // Greedy generation sped up by a drafter: each pass verifies the drafted tokens and keeps the
   // longest confirmed prefix; the KV of rejected tokens is dropped. Same text as greedy.
   DraftedGeneration generate_with_drafter(Drafter& drafter, const StopCondition& stop,
@@ -198,6 +205,9 @@ class Context {
   // outputs are requested.
   std::optional<Future<ForwardResult>> submit(
       const std::function<void(ForwardPass&, uint32_t n_inputs)>& outputs);
+  class Generation;
+  Future<ForwardResult> submit_step(const Sampler& sampler);
+  static uint32_t sampled_token(const Sampler& sampler, const ForwardResult& result);
   void ensure_pages(uint32_t slots);
   void fill_message(std::string_view role, std::string_view text, bool add_generation_prompt);
   void shrink_slots(uint32_t slots);
