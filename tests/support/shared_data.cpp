@@ -20,8 +20,12 @@ std::filesystem::path shared_file(const std::string& relative) {
   return std::filesystem::exists(p) ? p : std::filesystem::path();
 }
 
+std::filesystem::path inferlet_dir() {
+  return env_path("PIE_INFERLET_DIR", PIE_INFERLET_DIR_DEFAULT);
+}
+
 std::filesystem::path inferlet_file(const std::string& name) {
-  auto p = env_path("PIE_INFERLET_DIR", PIE_INFERLET_DIR_DEFAULT) / (name + ".wasm");
+  auto p = inferlet_dir() / (name + ".wasm");
   return std::filesystem::exists(p) ? p : std::filesystem::path();
 }
 

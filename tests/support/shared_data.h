@@ -8,7 +8,8 @@
 
 namespace pie::testing {
 
-// The shared data folder: $PIE_SHARED, else the default CMake configured (../shared beside the checkout).
+// The shared data folder: $PIE_SHARED, else the default CMake configured (../shared beside the
+// checkout).
 std::filesystem::path shared_dir();
 
 // A file under the shared folder, or an empty path when it is missing.
@@ -16,6 +17,8 @@ std::filesystem::path shared_file(const std::string& relative);
 
 // A built inferlet (<build>/inferlets/<name>.wasm), or an empty path when it is missing.
 std::filesystem::path inferlet_file(const std::string& name);
+// The folder built inferlets are in.
+std::filesystem::path inferlet_dir();
 
 // The folder holding the project's executables (<build>/bin).
 std::filesystem::path bin_dir();
@@ -26,11 +29,11 @@ bool in_ci();
 }  // namespace pie::testing
 
 // Binds `var` to the shared file `relative`; skips the test when it is missing, or fails under CI.
-#define PIE_REQUIRE_SHARED(var, relative)                                        \
-  const std::filesystem::path var = ::pie::testing::shared_file(relative);       \
-  if (var.empty()) {                                                             \
-    if (::pie::testing::in_ci()) {                                               \
-      FAIL() << "shared file missing under CI: " << (relative);                  \
-    }                                                                            \
-    GTEST_SKIP() << "shared file missing: " << (relative);                       \
+#define PIE_REQUIRE_SHARED(var, relative)                                  \
+  const std::filesystem::path var = ::pie::testing::shared_file(relative); \
+  if (var.empty()) {                                                       \
+    if (::pie::testing::in_ci()) {                                         \
+      FAIL() << "shared file missing under CI: " << (relative);            \
+    }                                                                      \
+    GTEST_SKIP() << "shared file missing: " << (relative);                 \
   }
