@@ -1,0 +1,42 @@
+// beam-search on stories260K: a single beam is greedy decoding, and several beams come back sorted
+// by score, all different.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+
+#include "shared_data.h"
+#include "test_engine.h"
+
+namespace pie::testing {
+namespace {
+
+double score_of(const std::string& message) {
+  return std::strtod(message.substr(0, message.find('\t')).c_str(), nullptr);
+}
+
+TEST(BeamSearch, OneBeamIsGreedyAndBeamsAreSortedByScore) {
+  PIE_REQUIRE_SHARED(model, "models/stories260K/stories260K.bin");
+  TestEngine engine({.model = model});
+  const std::string prompt = "Once upon a time, there was a big dog";
+  const RunResult greedy = engine.run(
+      "text-completion", {"--prompt", prompt, "--max-tokens", "20", "--temperature", "0"});
+  ASSERT_EQ(greedy.end, client::EventKind::Completed) << greedy.result;
+  const RunResult one =
+      engine.run("beam-search", {"--prompt", prompt, "--beams", "1", "--max-tokens", "20"});
+  ASSERT_EQ(one.end, client::EventKind::Completed) << one.result;
+  EXPECT_EQ(one.result, greedy.result);
+
+  const RunResult three =
+      engine.run("beam-search", {"--prompt", prompt, "--beams", "3", "--max-tokens", "20"});
+  ASSERT_EQ(three.end, client::EventKind::Completed) << three.result;
+  ASSERT_EQ(three.messages.size(), 3U);
+  for (size_t i = 1; i < three.messages.size(); ++i) {
+    EXPECT_GE(score_of(three.messages[i - 1]), score_of(three.messages[i]));
+    EXPECT_NE(three.messages[i - 1], three.messages[i]);
+  }
+  EXPECT_LT(score_of(three.messages[0]), 0.0);
+  EXPECT_EQ(three.result, three.messages[0].substr(three.messages[0].find('\t') + 1));
+}
+
+}  // namespace
+}  // namespace pie::testing

@@ -1,0 +1,59 @@
+// text-completion on stories260K over the real protocol: greedy completion of "Once upon a time"
+// continues llama2.c's golden text, and the streamed messages add up to the returned completion.
+#include <gtest/gtest.h>
+
+#include "shared_data.h"
+#include "test_engine.h"
+
+namespace pie::testing {
+namespace {
+
+// llama2.c's greedy output for stories260K (BOS first, no prompt): the golden text.
+constexpr const char* kGolden =
+    "Once upon a time, there was a little girl named Lily. She loved to play outside in the park. "
+    "One day, she saw a big, red ball. She wanted to play with it, but it was too high.\n"
+    "Lily's mom said, \"Lily, let's go to the park.\" Lily was sad and didn't know what to do. She "
+    "said, \"I want to play with your ball, but I can't find it.\"\n"
+    "Lily was sad and didn't know what to do. She said, \"I'm sorry, Lily. I didn't know what to "
+    "do.\"\n"
+    "Lily didn't want to help her mom, so she";
+
+std::string joined(const std::vector<std::string>& pieces) {
+  std::string out;
+  for (const auto& p : pieces) out += p;
+  return out;
+}
+
+void expect_golden_completion(const std::string& inferlet) {
+  PIE_REQUIRE_SHARED(model, "models/stories260K/stories260K.bin");
+  TestEngine engine({.model = model});
+  const std::string prompt = "Once upon a time";
+  const RunResult run =
+      engine.run(inferlet, {"--prompt", prompt, "--max-tokens", "120", "--temperature", "0"});
+  ASSERT_EQ(run.end, client::EventKind::Completed) << run.result;
+  // 120 tokens of the golden story, after the prompt.
+  EXPECT_GE(run.result.size(), 300U);
+  EXPECT_EQ(prompt + run.result, std::string(kGolden).substr(0, prompt.size() + run.result.size()));
+  EXPECT_GT(run.messages.size(), 50U);  // streamed token by token, not at the end
+  EXPECT_EQ(joined(run.messages), run.result);
+}
+
+TEST(TextCompletion, GreedyContinuesTheGoldenStoryAndStreamsIt) {
+  expect_golden_completion("text-completion");
+}
+
+TEST(TextCompletion, JavaScriptVersionDoesTheSame) {
+  expect_golden_completion("text-completion-js");
+}
+
+TEST(TextCompletion, BadArgumentsEndWithAClearError) {
+  PIE_REQUIRE_SHARED(model, "models/stories260K/stories260K.bin");
+  TestEngine engine({.model = model});
+  const RunResult run = engine.run("text-completion", {"--max-tokens", "ten"});
+  EXPECT_EQ(run.end, client::EventKind::Exception);
+  EXPECT_NE(run.result.find("--max-tokens takes a positive integer"), std::string::npos)
+      << run.result;
+}
+
+}  // namespace
+}  // namespace pie::testing
