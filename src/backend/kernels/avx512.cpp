@@ -422,17 +422,39 @@ struct FloatRows {
   }
 };
 
+// The accumulators are copied into locals for the loop so that the compiler keeps all MR x NR of
+// them in registers (through the reference it spilled them at every step). Full vectors and the
+// masked tail load the same values, so the split does not change any result.
 template <int MR, class Rows>
 void float_tile(const Rows& w, const float* const* x, uint64_t k0, uint64_t k1,
                 __m512 (&acc)[kFloatMR][kFloatNR]) {
-  for (uint64_t k = k0; k < k1; k += 16) {
-    const __mmask16 mask = tail_mask(k1 - k);
+  __m512 c[MR][kFloatNR];
+#pragma GCC unroll 4
+  for (int m = 0; m < MR; ++m) {
+#pragma GCC unroll 6
+    for (int r = 0; r < kFloatNR; ++r) c[m][r] = acc[m][r];
+  }
+  const float* xp[MR];
+#pragma GCC unroll 4
+  for (int m = 0; m < MR; ++m) xp[m] = x[m];
+  auto step = [&](uint64_t k, __mmask16 mask) __attribute__((always_inline)) {
     __m512 xv[MR];
-    for (int m = 0; m < MR; ++m) xv[m] = _mm512_maskz_loadu_ps(mask, x[m] + k);
+#pragma GCC unroll 4
+    for (int m = 0; m < MR; ++m) xv[m] = _mm512_maskz_loadu_ps(mask, xp[m] + k);
+#pragma GCC unroll 6
     for (int r = 0; r < kFloatNR; ++r) {
       const __m512 wv = w.get(r, k, mask);
-      for (int m = 0; m < MR; ++m) acc[m][r] = _mm512_fmadd_ps(xv[m], wv, acc[m][r]);
+#pragma GCC unroll 4
+      for (int m = 0; m < MR; ++m) c[m][r] = _mm512_fmadd_ps(xv[m], wv, c[m][r]);
     }
+  };
+  uint64_t k = k0;
+  for (; k + 16 <= k1; k += 16) step(k, static_cast<__mmask16>(0xFFFF));
+  if (k < k1) step(k, tail_mask(k1 - k));
+#pragma GCC unroll 4
+  for (int m = 0; m < MR; ++m) {
+#pragma GCC unroll 6
+    for (int r = 0; r < kFloatNR; ++r) acc[m][r] = c[m][r];
   }
 }
 
