@@ -1,6 +1,7 @@
 // `pie`: serve an engine, run inferlets, mint tokens, inspect models. See README.md.
 #include <cstdio>
 #include <exception>
+#include <string>
 
 #include "commands.h"
 #include "common/error.h"
@@ -25,7 +26,12 @@ int main(int argc, char** argv) {
   } catch (const pie::cli::ExitRequest& e) {
     return e.code;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "pie: error: %s\n", e.what());
+    const std::string what = e.what();
+    const char* hint = what == "Not authenticated"
+                           ? " (the engine requires a token: pass --token or set PIE_TOKEN; "
+                             "`pie token` on the engine's machine mints one)"
+                           : "";
+    std::fprintf(stderr, "pie: error: %s%s\n", what.c_str(), hint);
     return pie::cli::kExitFailure;
   }
   return 0;
