@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <stdexcept>
 #include <thread>
+#include <tuple>
 
 #include "shared_data.h"
 
@@ -105,6 +106,25 @@ int ServeProcess::stop() {
   ::close(stdout_fd_);
   pid_ = -1;
   return code;
+}
+
+BackgroundCommand::BackgroundCommand(const std::vector<std::string>& argv,
+                                     const std::vector<std::string>& env) {
+  std::vector<std::string> full = argv;
+  if (!full.empty() && full[0] == "pie") full[0] = pie_binary();
+  std::tie(pid_, stdout_fd_) = spawn(full, env);
+}
+
+BackgroundCommand::~BackgroundCommand() {
+  kill();
+}
+
+void BackgroundCommand::kill() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGKILL);
+  ::waitpid(pid_, nullptr, 0);
+  ::close(stdout_fd_);
+  pid_ = -1;
 }
 
 CommandResult run_command(const std::vector<std::string>& argv,

@@ -29,6 +29,21 @@ class ServeProcess {
   uint16_t port_ = 0;
 };
 
+// A command running in the background (e.g. `pie backend`), killed with SIGKILL when destroyed.
+class BackgroundCommand {
+ public:
+  explicit BackgroundCommand(const std::vector<std::string>& argv,
+                             const std::vector<std::string>& env = {});
+  ~BackgroundCommand();
+  BackgroundCommand(const BackgroundCommand&) = delete;
+  BackgroundCommand& operator=(const BackgroundCommand&) = delete;
+  void kill();
+
+ private:
+  pid_t pid_ = -1;
+  int stdout_fd_ = -1;
+};
+
 // Runs a command to completion; returns its exit code and stdout (stderr goes to stderr).
 struct CommandResult {
   int code = -1;

@@ -8,6 +8,7 @@
 
 #include <fstream>
 #include <iterator>
+#include <thread>
 
 #include "common/blake3.h"
 #include "protocol/client_messages.h"
@@ -179,6 +180,41 @@ TEST_F(ServeTest, CommandsAgainstARunningEngineWithAuth) {
   EXPECT_EQ(status.code, 0);
   EXPECT_THAT(status.out, HasSubstr("stories260K\n"));
   EXPECT_THAT(status.out, HasSubstr("resource.0.available"));
+  EXPECT_EQ(serve.stop(), 0);
+}
+
+TEST_F(ServeTest, ARemoteBackendServesLikeALocalOneAndItsDeathIsReported) {
+  PIE_REQUIRE_SHARED(model, "models/stories260K/stories260K.bin");
+  ServeProcess serve({"--no-auth", "--cache-dir", (home_ / "cache").string()}, home_);
+  BackgroundCommand backend({"pie", "backend", "--model", model.string(), "--engine", serve.url(),
+                             "--threads", "1", "--seed", "1", "--kv-pages", "64"});
+  Peer peer(serve.port());
+  const auto status = [&] {
+    const Response r = peer.request(Query{1, "model_status", ""});
+    return r.result;
+  };
+  for (int i = 0; i < 300 && status().find("stories260K.model.name") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_THAT(status(), HasSubstr("\"stories260K.resource.0.capacity\":\"64\""));
+
+  const CommandResult run =
+      run_command({"pie", "run", "--server", serve.url(), inferlet_file("text-completion").string(),
+                   "--", "--prompt", "Once upon a time", "--max-tokens", "20"});
+  EXPECT_EQ(run.code, 0);
+  EXPECT_THAT(run.out, HasSubstr(", there was a little girl named Lily."));
+
+  // A dead backend is reported by model_status, and generation fails with a clear error instead
+  // of hanging.
+  backend.kill();
+  for (int i = 0; i < 300 && status().find("stories260K.error") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_THAT(status(), HasSubstr("stories260K.error"));
+  const CommandResult failed =
+      run_command({"pie", "run", "--server", serve.url(), inferlet_file("text-completion").string(),
+                   "--", "--prompt", "Once upon a time", "--max-tokens", "20"});
+  EXPECT_NE(failed.code, 0);
   EXPECT_EQ(serve.stop(), 0);
 }
 
