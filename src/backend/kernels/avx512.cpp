@@ -242,7 +242,11 @@ void pack_int_panel(const MatmulArgs& a, size_t n, size_t n_end, uint64_t s0, ui
         memset(dst, 0, rb);
         continue;
       }
-      const IntBlock b = T::load(a.w + (n + r) * a.w_row_bytes, a.k, s);
+      const std::byte* row = a.w + (n + r) * a.w_row_bytes;
+      // The same part of the rows of the next panel, so that they come from cache in turn.
+      _mm_prefetch(reinterpret_cast<const char*>(row + s * T::kStepBytes + kIntNR * a.w_row_bytes),
+                   _MM_HINT_T0);
+      const IntBlock b = T::load(row, a.k, s);
       _mm512_storeu_si512(dst, b.q);
       _mm512_storeu_ps(reinterpret_cast<float*>(dst + 64), b.ws);
       if constexpr (T::kMin) _mm512_storeu_ps(reinterpret_cast<float*>(dst + 128), b.wm);
@@ -250,14 +254,24 @@ void pack_int_panel(const MatmulArgs& a, size_t n, size_t n_end, uint64_t s0, ui
   }
 }
 
+// As in float_tile, the accumulators live in locals during the loop so that they stay in
+// registers; each activation vector is loaded once per step for all weight rows.
 template <class T, int MR, class Blocks>
 void int_tile(const Blocks& blocks, const std::byte* const* xrow, uint64_t kp, uint64_t s0,
               uint64_t s1, __m512 (&acc)[kIntMR][kIntNR]) {
   const __m512i lane_group = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
+  __m512 c[MR][kIntNR];
+#pragma GCC unroll 4
+  for (int m = 0; m < MR; ++m) {
+#pragma GCC unroll 4
+    for (int r = 0; r < kIntNR; ++r) c[m][r] = acc[m][r];
+  }
   for (uint64_t s = s0; s < s1; ++s) {
     __m512 dv[MR];
     __m512i init[MR];
+    __m512i xq[MR];
     [[maybe_unused]] __m512 xs[MR];
+#pragma GCC unroll 4
     for (int m = 0; m < MR; ++m) {
       const auto* meta = reinterpret_cast<const ActMeta*>(xrow[m] + kp) + s;
       dv[m] = _mm512_permutexvar_ps(lane_group, _mm512_broadcast_f32x4(_mm_loadu_ps(meta->d)));
@@ -266,19 +280,27 @@ void int_tile(const Blocks& blocks, const std::byte* const* xrow, uint64_t kp, u
           _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(meta->ns))));
       init[m] = T::kShift != 0 ? _mm512_slli_epi32(ns, T::kShift) : _mm512_setzero_si512();
       if constexpr (T::kMin) xs[m] = _mm512_mul_ps(_mm512_cvtepi32_ps(ns), dv[m]);
+      xq[m] = _mm512_loadu_si512(xrow[m] + s * kStep);
     }
+#pragma GCC unroll 4
     for (int r = 0; r < kIntNR; ++r) {
       const IntBlock b = blocks.get(r, s);
+#pragma GCC unroll 4
       for (int m = 0; m < MR; ++m) {
-        const __m512i xq = _mm512_loadu_si512(xrow[m] + s * kStep);
-        const __m512i isum = _mm512_dpbusd_epi32(init[m], b.q, xq);
+        const __m512i isum = _mm512_dpbusd_epi32(init[m], b.q, xq[m]);
         const __m512 scale = _mm512_mul_ps(b.ws, dv[m]);
-        acc[m][r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), scale, acc[m][r]);
+        c[m][r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), scale, c[m][r]);
       }
       if constexpr (T::kMin) {
-        for (int m = 0; m < MR; ++m) acc[m][r] = _mm512_fmadd_ps(b.wm, xs[m], acc[m][r]);
+#pragma GCC unroll 4
+        for (int m = 0; m < MR; ++m) c[m][r] = _mm512_fmadd_ps(b.wm, xs[m], c[m][r]);
       }
     }
+  }
+#pragma GCC unroll 4
+  for (int m = 0; m < MR; ++m) {
+#pragma GCC unroll 4
+    for (int r = 0; r < kIntNR; ++r) acc[m][r] = c[m][r];
   }
 }
 
