@@ -1,6 +1,7 @@
 // `pie run`: upload an inferlet (unless the engine has it), launch it, stream what it says, and
 // exit with a code that tells how it ended. Against a running engine (--server) or one started in
 // this process for the run (--model).
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -23,6 +24,7 @@ struct RunFlags {
   std::vector<std::string> args;
   bool stream = false;
   bool verbose = false;
+  bool detach = false;
   ConnectFlags connect;
   ModelFlags model;
 };
@@ -85,9 +87,71 @@ int follow(client::Instance& instance, bool stream) {
   }
 }
 
+// --detach: the engine ends the instances of a connection that closes, so a child process keeps
+// the connection and writes the events to $PIE_HOME/logs/<instance id>.log, while this process
+// prints the instance id and returns. Forked before any thread exists.
+void run_detached(const RunFlags& flags, const std::string& bytes, const std::string& hash) {
+  int fds[2];
+  if (::pipe(fds) != 0) throw Error("cannot create a pipe");
+  const pid_t pid = ::fork();
+  if (pid < 0) throw Error("cannot fork");
+  if (pid == 0) {
+    ::close(fds[0]);
+    ::setsid();
+    std::string report;
+    int code = kExitFailure;
+    try {
+      auto client = flags.connect.connect();
+      upload(*client, flags.inferlet, bytes, hash);
+      client::Instance instance = client->launch_instance(hash, flags.args);
+      const auto logs = app::pie_home() / "logs";
+      std::filesystem::create_directories(logs);
+      const auto log = logs / (instance.id() + ".log");
+      const int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+      if (out < 0) throw Error("cannot write " + log.string());
+      report = "ok\t" + instance.id() + "\t" + log.string();
+      (void)!::write(fds[1], report.data(), report.size());
+      ::close(fds[1]);
+      ::dup2(out, STDOUT_FILENO);
+      ::dup2(out, STDERR_FILENO);
+      ::close(out);
+      code = follow(instance, flags.stream);
+    } catch (const std::exception& e) {
+      if (report.empty()) {
+        report = std::string("error\t") + e.what();
+        (void)!::write(fds[1], report.data(), report.size());
+      } else {
+        std::fprintf(stderr, "pie: %s\n", e.what());  // into the log
+      }
+    }
+    std::fflush(nullptr);
+    ::_exit(code);
+  }
+  ::close(fds[1]);
+  std::string report;
+  char buf[4096];
+  for (ssize_t n; (n = ::read(fds[0], buf, sizeof buf)) > 0;)
+    report.append(buf, static_cast<size_t>(n));
+  ::close(fds[0]);
+  if (report.rfind("ok\t", 0) != 0) {
+    throw Error(report.empty() ? "the detached run ended before launching"
+                               : report.substr(report.find('\t') + 1));
+  }
+  const size_t tab = report.find('\t', 3);
+  std::printf("%s\n", report.substr(3, tab - 3).c_str());
+  std::fprintf(stderr, "pie: detached; its events go to %s\n", report.substr(tab + 1).c_str());
+}
+
 void run(const RunFlags& flags, const CLI::App& command) {
   const std::string bytes = read_program(flags.inferlet);
   const std::string hash = blake3_hex(bytes);
+  if (flags.detach) {
+    if (!flags.model.path.empty()) {
+      throw Error("--detach needs --server: an in-process engine ends with the command");
+    }
+    run_detached(flags, bytes, hash);
+    return;
+  }
 
   std::unique_ptr<app::Engine> engine;
   std::unique_ptr<client::Client> client;
@@ -128,6 +192,9 @@ void add_run(CLI::App& app) {
   command->add_flag("--stream", flags->stream,
                     "Print messages as one stream (no newline between them), for inferlets that "
                     "stream generated text; the return value is not repeated");
+  command->add_flag("-d,--detach", flags->detach,
+                    "Print the instance id and return at once; the instance goes on running and "
+                    "its events are written to $PIE_HOME/logs/<id>.log");
   command->add_flag("-v,--verbose", flags->verbose, "Show the in-process engine's log");
   flags->connect.add_to(*command);
   flags->model.add_to(*command, /*path_flag=*/true);

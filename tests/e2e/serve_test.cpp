@@ -176,6 +176,21 @@ TEST_F(ServeTest, CommandsAgainstARunningEngineWithAuth) {
       {home_env});
   EXPECT_EQ(failed.code, 2);
 
+  // --detach returns with the instance id; the events go to a log under PIE_HOME.
+  const CommandResult detached =
+      run_command({"pie", "run", "--detach", "--server", serve.url(), hello, "--", "left", "alone"},
+                  {home_env});
+  ASSERT_EQ(detached.code, 0);
+  const std::string id = detached.out.substr(0, detached.out.find('\n'));
+  EXPECT_EQ(id.size(), 36U) << detached.out;
+  const fs::path log = home_ / "logs" / (id + ".log");
+  std::string logged;
+  for (int i = 0; i < 200 && logged.find("left alone\n") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    logged = slurp(log);
+  }
+  EXPECT_EQ(logged, "Hello from inferlet " + id + "\nleft\nalone\nleft alone\n");
+
   const CommandResult status = run_command({"pie", "status", "--server", serve.url()}, {home_env});
   EXPECT_EQ(status.code, 0);
   EXPECT_THAT(status.out, HasSubstr("stories260K\n"));
