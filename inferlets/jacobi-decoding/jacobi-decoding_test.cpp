@@ -1,0 +1,47 @@
+// jacobi-decoding on stories260K: from the begin-of-sequence token, its text is llama2.c's golden
+// greedy text, whatever the window, and it needs fewer forward passes than tokens.
+#include <gtest/gtest.h>
+
+#include "shared_data.h"
+#include "test_engine.h"
+
+namespace {
+
+using pie::client::EventKind;
+using pie::testing::TestEngine;
+
+// The golden greedy text of stories260K (llama2.c), 200 tokens after the begin-of-sequence token.
+constexpr const char* kGolden =
+    "Once upon a time, there was a little girl named Lily. She loved to play outside in the park. "
+    "One day, she saw a big, red ball. She wanted to play with it, but it was too high.\n"
+    "Lily's mom said, \"Lily, let's go to the park.\" Lily was sad and didn't know what to do. She "
+    "said, \"I want to play with your ball, but I can't find it.\"\n"
+    "Lily was sad and didn't know what to do. She said, \"I'm sorry, Lily. I didn't know what to "
+    "do.\"\n"
+    "Lily didn't want to help her mom, so she";
+
+// "tokens=<n> passes=<p>" -> p
+uint32_t passes_of(const std::string& report) {
+  const size_t at = report.find("passes=");
+  EXPECT_NE(at, std::string::npos) << report;
+  return static_cast<uint32_t>(std::stoul(report.substr(at + 7)));
+}
+
+TEST(JacobiDecodingTest, ReproducesGreedyTextInFewerPasses) {
+  PIE_REQUIRE_SHARED(model, "models/stories260K/stories260K.bin");
+  TestEngine engine(pie::testing::TestEngineOptions{.model = model});
+  for (const char* window : {"1", "4", "8"}) {
+    const auto run = engine.run("jacobi-decoding", {"<s>", "200", window});
+    ASSERT_EQ(run.end, EventKind::Completed) << run.result;
+    EXPECT_EQ(run.result, kGolden) << "window " << window;
+    ASSERT_EQ(run.messages.size(), 1U);
+    const uint32_t passes = passes_of(run.messages[0]);
+    std::printf("window %s: %s\n", window, run.messages[0].c_str());
+    EXPECT_TRUE(run.messages[0].starts_with("tokens=200 ")) << run.messages[0];
+    EXPECT_LE(passes, 200U);
+    // Guesses left over from earlier passes sometimes turn out right, even with a window of 1.
+    EXPECT_LT(passes, 200U);
+  }
+}
+
+}  // namespace
