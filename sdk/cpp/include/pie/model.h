@@ -186,7 +186,8 @@ class ForwardPass {
   // Store the hidden state of input token indices[i] into embedding embeds[i].
   ForwardPass& output_embeddings(std::span<const uint32_t> embeds,
                                  std::span<const uint32_t> indices);
-  // The sequence's KV pages in order; `last_page_len` counts this pass's tokens.
+  // The sequence's KV pages in order, and how many slots of the last page hold tokens once this
+  // pass has run (its own tokens included).
   ForwardPass& kv_cache(std::span<const uint32_t> pages, uint32_t last_page_len);
   ForwardPass& kv_cache(std::span<const KvPage> pages, uint32_t last_page_len);
   // One BRLE row per input token.
