@@ -65,7 +65,7 @@ def cpp_public_names(text):
         top = stack[-1]
         return top.name if top.kind == "class" else namespace_path()
 
-    def read_declaration(decl, opens_body):
+    def read_declaration(decl):
         """Records what `decl` declares; returns the scope a following `{` opens."""
         decl = decl.strip()
         m = re.match(r"(public|private|protected)\s*:\s*(.*)", decl, re.S)
@@ -109,7 +109,7 @@ def cpp_public_names(text):
 
     for ch in text:
         if ch == "{":
-            scopes = read_declaration(statement, True)
+            scopes = read_declaration(statement)
             stack.extend(scopes)
             # Remember how many scopes this brace opened (nested namespaces open several).
             stack[-1].opened = len(scopes)
@@ -120,7 +120,7 @@ def cpp_public_names(text):
             statement = ""
         elif ch == ";":
             if stack[-1].kind != "block":
-                read_declaration(statement, False)
+                read_declaration(statement)
             statement = ""
         elif stack[-1].kind != "block":
             statement += ch
