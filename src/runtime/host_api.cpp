@@ -456,6 +456,19 @@ uint32_t HostApi::fp_execute(Instance& inst, uint32_t pass) {
     throw Error("the attention mask has " + std::to_string(r.mask.size()) + " rows for " +
                 std::to_string(inputs) + " input tokens");
   }
+  if (r.mask.empty() && inputs > 0 && !r.kv_page_ptrs.empty()) {
+    // No mask given: causal, the common case (the backend requires one row per input). Input i
+    // sees every slot before it in the pages and itself; a bad page length is the backend's to
+    // report.
+    const uint64_t slots =
+        uint64_t{fp.model.service->info().kv_page_size} * (r.kv_page_ptrs.size() - 1) +
+        r.kv_page_last_len;
+    if (slots >= inputs) {
+      for (size_t i = 0; i < inputs; ++i) {
+        r.mask.push_back({static_cast<uint32_t>(slots - inputs + i + 1)});
+      }
+    }
+  }
   // What persists into the next pass of this builder (reference §2.5).
   protocol::ForwardPassRequest next;
   next.adapter = r.adapter;

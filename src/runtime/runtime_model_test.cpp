@@ -169,6 +169,8 @@ TEST_F(ModelTest, GreedyDecodingAcrossPages) {
 TEST_F(ModelTest, AttentionMask) {
   // Token 300 at position 2 attends to slot 0 and itself: 100 + 300 + 2.
   EXPECT_EQ(run({"masked"}).message, "402");
+  // Without a mask the pass is causal: 100 + 200 + 300 + 2.
+  EXPECT_EQ(run({"unmasked"}).message, "602");
 }
 
 TEST_F(ModelTest, BadPassesTrapWithTheReason) {

@@ -345,6 +345,22 @@ pie::Result<std::string> masked(const Args&) {
   return std::to_string(r.tokens.at(0));
 }
 
+// The same pass with no mask: causal, so token 2 attends to every slot up to itself.
+pie::Result<std::string> unmasked(const Args&) {
+  pie::Queue q = pie::Model::first().create_queue();
+  auto pages = q.allocate_kv_pages(1);
+  const uint32_t tokens[] = {100, 200, 300};
+  const uint32_t positions[] = {0, 1, 2};
+  const uint32_t at[] = {2};
+  auto r = q.forward_pass()
+               .input_tokens(tokens, positions)
+               .kv_cache(pages, 3)
+               .output_tokens(at, 0.0F)
+               .execute()
+               ->get();
+  return std::to_string(r.tokens.at(0));
+}
+
 pie::Result<std::string> bad_pass(const Args& args) {
   pie::Queue q = pie::Model::first().create_queue();
   auto pages = q.allocate_kv_pages(1);
@@ -511,6 +527,7 @@ PIE_MAIN(args) {
   if (s == "prefill") return prefill(args);
   if (s == "decode") return decode(args);
   if (s == "masked") return masked(args);
+  if (s == "unmasked") return unmasked(args);
   if (s == "bad_pass") return bad_pass(args);
   if (s == "share") return share(args);
   if (s == "queue_ops") return queue_ops(args);

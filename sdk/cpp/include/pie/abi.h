@@ -188,7 +188,8 @@ void pie_fp_output_embeddings(pie_handle pass, const uint32_t* embeds, const uin
 PIE_IMPORT(fp_kv_cache)
 void pie_fp_kv_cache(pie_handle pass, const uint32_t* pages, uint32_t n, uint32_t last_page_len);
 /* Replaces the attention mask: n_rows BRLE rows, row i being row_lens[i] run lengths taken in
- * order from `runs`. */
+ * order from `runs`. A pass with no mask is causal: input i sees every earlier slot of its pages
+ * and itself. */
 PIE_IMPORT(fp_attention_mask)
 void pie_fp_attention_mask(pie_handle pass, const uint32_t* row_lens, uint32_t n_rows,
                            const uint32_t* runs);
