@@ -545,7 +545,15 @@ void float_matmul(const MatmulArgs& a, size_t n_begin, size_t n_end) {
         const size_t row = n + (r < nr ? r : nr - 1);
         if (convert) {
           float* dst = panel + r * kFloatChunk;
-          if (r < nr) convert_to_f32(a.type, a.w + row * a.w_row_bytes + k0 * elem, dst, k1 - k0);
+          if (r < nr) {
+            const std::byte* src = a.w + row * a.w_row_bytes + k0 * elem;
+            // The same part of the rows of the next panel, so that they come from cache in turn.
+            for (uint64_t b = 0; b < (k1 - k0) * elem; b += 64) {
+              _mm_prefetch(reinterpret_cast<const char*>(src + kFloatNR * a.w_row_bytes + b),
+                           _MM_HINT_T0);
+            }
+            convert_to_f32(a.type, src, dst, k1 - k0);
+          }
           w.w[r] = r < nr ? dst : panel + (nr - 1) * kFloatChunk;
         } else {
           w.w[r] = reinterpret_cast<const float*>(a.w + row * a.w_row_bytes) + k0;
