@@ -92,6 +92,8 @@ class Connection {
     try {
       net::ip::tcp::resolver resolver(ioc_);
       beast::get_lowest_layer(ws_).connect(resolver.resolve(e.host, e.port));
+      // Small request/response messages: Nagle's algorithm would delay each by ~40 ms.
+      beast::get_lowest_layer(ws_).socket().set_option(net::ip::tcp::no_delay(true));
       ws_.handshake(e.host + ":" + e.port, e.target);
     } catch (const std::exception& ex) {
       throw Error("cannot connect to ws://" + e.host + ":" + e.port + ": " + ex.what());

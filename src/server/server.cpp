@@ -33,6 +33,10 @@ struct Server::Impl {
             beast::error_code ignored;
             socket.close(ignored);
           } else {
+            // Protocol messages are small and answered one by one: without this, Nagle's
+            // algorithm holds each behind the peer's delayed ACK (~40 ms per exchange).
+            beast::error_code ignored;
+            socket.set_option(tcp::no_delay(true), ignored);
             std::make_shared<Session>(std::move(socket), ctx)->start();
           }
           accept_next();
