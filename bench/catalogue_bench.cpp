@@ -437,8 +437,10 @@ void patterns(const Settings& s) {
                 r.detail.c_str(), r.inferlet_s * 1e3, r.plain_s * 1e3, r.plain_s / r.inferlet_s,
                 passes.c_str(), r.agree ? "yes" : "NO");
   }
+  std::printf("  (ratio = plain / inferlet; passes: inferlet/plain forward passes, or plain's)\n");
   std::printf(
-      "  (ratio = plain / inferlet; passes: inferlet/plain forward passes, or plain's)\n\n");
+      "  launch -> Completed of helloworld, the fixed cost of each inferlet run: %.2f ms\n\n",
+      launch_s * 1e3);
   std::fflush(stdout);
   for (const Row& r : rows) {
     if (!r.agree) throw Error(r.pattern + ": the inferlet and the plain requests disagree");
@@ -551,7 +553,7 @@ int main(int argc, char** argv) {
   app.add_option("--model", s.model, "model file (default: stories260K of the shared data)");
   app.add_option("--only", only, "run one part")->check(CLI::IsMember({"patterns", "overhead"}));
   app.add_option("--tokens", s.tokens, "tokens to generate (patterns divide it among requests)")
-      ->check(CLI::Range(8, 4096));
+      ->check(CLI::Range(4, 4096));
   app.add_option("--rounds", s.rounds, "runs per figure (the best is kept)")
       ->check(CLI::Range(1, 100));
   app.add_option("--threads", s.threads, "CPU backend threads (more than the idle cores skews)");
