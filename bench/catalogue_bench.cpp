@@ -262,6 +262,16 @@ std::string reported(const std::vector<std::string>& messages, const std::string
 
 const char* const kStory = "Once upon a time, there was a little girl named Lily.";
 
+// A long prompt that several requests share (a document, a system prompt): ~190 tokens.
+std::string shared_document() {
+  std::string document;
+  for (int i = 0; i < 6; ++i) {
+    document += std::string(kStory) +
+                " She loved to play outside in the park. One day, she saw a big, red ball. ";
+  }
+  return document;
+}
+
 // The tokens of greedy decoding with an n-gram drafter against one plain request decoding them.
 void speculative(Bench& bench, const Settings& s, Row& row) {
   // Long enough for the story to repeat itself, which is when the drafter's guesses come true.
@@ -285,11 +295,7 @@ void speculative(Bench& bench, const Settings& s, Row& row) {
 // Questions about one long document: the inferlet computes the document once (the first run
 // exports it, the others import it); plain requests each re-send and re-prefill it.
 void prefix_caching(Bench& bench, const Settings& s, int round, Row& row) {
-  std::string document;
-  for (int i = 0; i < 6; ++i) {
-    document += std::string(kStory) +
-                " She loved to play outside in the park. One day, she saw a big, red ball. ";
-  }
+  const std::string document = shared_document();
   const std::vector<std::string> questions = {"Lily said,", "The ball was", "Her mom",
                                               "The next day,"};
   const std::string n = std::to_string(s.tokens / 4);
@@ -317,19 +323,21 @@ void prefix_caching(Bench& bench, const Settings& s, int round, Row& row) {
   row.plain_passes = std::to_string(passes);
 }
 
-// 1 -> 2 -> 4 -> 8 forks: the inferlet computes every node once and generates the leaves
-// together; plain sends one request per leaf with its whole prompt, all 8 at once.
+// 1 -> 2 -> 4 -> 8 forks below a long shared prompt: the inferlet computes every node once and
+// generates the leaves together; plain sends one request per leaf with its whole prompt, all 8 at
+// once.
 void prefix_tree(Bench& bench, const Settings& s, Row& row) {
   const std::vector<std::pair<std::string, std::string>> levels = {
       {" She loved", " One day"}, {" to play", " her mom"}, {" in the park.", " with a ball."}};
   const std::string n = std::to_string(s.tokens / 2);
   row.pattern = "prefix tree";
-  row.detail = "8 leaves x " + n + " tokens";
-  std::vector<std::string> args = {"--prompt", kStory, "--max-tokens", n};
+  row.detail = "8 leaves x " + n + " tokens below a shared prefix";
+  const std::string root = shared_document();
+  std::vector<std::string> args = {"--prompt", root, "--max-tokens", n};
   for (const auto& [a, b] : levels) args.insert(args.end(), {"--level", a, b});
   std::vector<PlainRequest> requests;
   for (int leaf = 0; leaf < 8; ++leaf) {
-    PlainRequest r{{kStory}, {}, s.tokens / 2, 0};
+    PlainRequest r{{root}, {}, s.tokens / 2, 0};
     for (int level = 0; level < 3; ++level) {
       const bool second = ((leaf >> (2 - level)) & 1) != 0;
       r.texts.push_back(second ? levels[level].second : levels[level].first);
@@ -428,12 +436,12 @@ void patterns(const Settings& s) {
   }
   std::printf("programmable vs plain serving, %s, %u threads, best of %d\n",
               s.model.filename().c_str(), s.threads, s.rounds);
-  std::printf("  %-21s %-38s %10s %10s %7s %9s %7s\n", "pattern", "work", "inferlet", "plain",
+  std::printf("  %-21s %-46s %10s %10s %7s %9s %7s\n", "pattern", "work", "inferlet", "plain",
               "ratio", "passes", "agree");
   for (const Row& r : rows) {
     const std::string passes =
         r.inferlet_passes.empty() ? r.plain_passes : r.inferlet_passes + "/" + r.plain_passes;
-    std::printf("  %-21s %-38s %8.1fms %8.1fms %6.2fx %9s %7s\n", r.pattern.c_str(),
+    std::printf("  %-21s %-46s %8.1fms %8.1fms %6.2fx %9s %7s\n", r.pattern.c_str(),
                 r.detail.c_str(), r.inferlet_s * 1e3, r.plain_s * 1e3, r.plain_s / r.inferlet_s,
                 passes.c_str(), r.agree ? "yes" : "NO");
   }
