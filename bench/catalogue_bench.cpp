@@ -1,20 +1,19 @@
 // Programmable vs plain serving, and the inferlet's cost per generated token, through one engine:
 //
-//   patterns  For speculative decoding, prefix caching, a prefix tree and beam search, the
-//   catalogue
-//             inferlet (launch to Completed) against what a non-programmable server forces on its
-//             client: round trips to a stateless completion endpoint (inferlets/plain-completion,
-//             kept running in --serve mode) that re-send the whole prompt every time, concurrently
-//             where the pattern allows. The outputs must agree (greedy equalities).
-//   overhead  text-completion through the engine against the CPU backend's own loop (direct
-//             forward passes, one token per pass, same model, same page size): time per token,
-//             end to end for 8 and 8 + 8 x --tokens tokens, and the marginal cost of the extra
-//             ones.
+// patterns: for speculative decoding, prefix caching, a prefix tree and beam search, the catalogue
+//   inferlet (launch to Completed) against what a non-programmable server forces on its client:
+//   round trips to a stateless completion endpoint (inferlets/plain-completion, kept running in
+//   --serve mode) that re-send the whole prompt every time, concurrently where the pattern allows.
+//   The outputs must agree (greedy equalities).
+// overhead: text-completion through the engine against the CPU backend's own loop (direct forward
+//   passes, one token per pass, same model, same page size): wall and CPU time per token, end to
+//   end for 8 and 8 + 8 x --tokens tokens, and the marginal cost of the extra ones.
 //
 //   catalogue_bench [--model <file>] [--only patterns|overhead] [--tokens N] [--rounds N]
 //                   [--threads N]
 //
 // Every figure is the best of --rounds runs, the two sides interleaved (the machine is shared).
+// The bench exits with 1 when outputs disagree.
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -27,7 +26,6 @@
 #include <fstream>
 #include <iterator>
 #include <memory>
-#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
