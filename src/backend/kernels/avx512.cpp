@@ -221,10 +221,12 @@ template <class T>
 struct RowBlocks {
   const std::byte* rows[kIntNR];
   uint64_t k;
-  uint64_t ahead;  // bytes from a row to the same row of the next panel
+  // Bytes from a row to the same row of the next panel: up to 35 KB ahead for long rows, more than
+  // L1 holds, so the prefetch goes to L2.
+  uint64_t ahead;
   IntBlock get(int r, uint64_t s) const {
     const std::byte* row = rows[r];
-    _mm_prefetch(reinterpret_cast<const char*>(row + s * T::kStepBytes + ahead), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(row + s * T::kStepBytes + ahead), _MM_HINT_T1);
     return T::load(row, k, s);
   }
 };
@@ -434,11 +436,11 @@ struct FloatPanel {
 struct FloatRows {
   const std::byte* rows[kFloatNR];
   GgmlType type;
-  uint64_t ahead;  // bytes from a row to the same row of the next panel
+  uint64_t ahead;  // bytes from a row to the same row of the next panel (prefetched to L2)
   size_t elem;
   __m512 get(int r, uint64_t k, __mmask16 mask) const {
     if (k % 32 == 0) {
-      _mm_prefetch(reinterpret_cast<const char*>(rows[r] + k * elem + ahead), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(rows[r] + k * elem + ahead), _MM_HINT_T1);
     }
     return load_weights(type, rows[r], k, mask);
   }
