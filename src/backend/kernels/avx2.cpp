@@ -240,6 +240,11 @@ template <class T, int MR, class Blocks>
 void int_tile(const Blocks& blocks, const std::byte* const* xrow, uint64_t kp, uint64_t s0,
               uint64_t s1, __m256 (&acc)[kIntMR][kIntNR]) {
   const __m256i ones = _mm256_set1_epi16(1);
+  // Accumulators in locals during the loop, so that they stay in registers.
+  __m256 c[MR][kIntNR];
+  for (int m = 0; m < MR; ++m) {
+    for (int r = 0; r < kIntNR; ++r) c[m][r] = acc[m][r];
+  }
   for (uint64_t s = s0; s < s1; ++s) {
     __m256 dv[MR];
     __m256i init[MR];
@@ -261,12 +266,15 @@ void int_tile(const Blocks& blocks, const std::byte* const* xrow, uint64_t kp, u
         const __m256i pairs = _mm256_maddubs_epi16(wu, xs8);
         const __m256i isum = _mm256_add_epi32(_mm256_madd_epi16(pairs, ones), init[m]);
         const __m256 scale = _mm256_mul_ps(b.ws, dv[m]);
-        acc[m][r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), scale, acc[m][r]);
+        c[m][r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), scale, c[m][r]);
       }
       if constexpr (T::kMin) {
-        for (int m = 0; m < MR; ++m) acc[m][r] = _mm256_fmadd_ps(b.wm, xs[m], acc[m][r]);
+        for (int m = 0; m < MR; ++m) c[m][r] = _mm256_fmadd_ps(b.wm, xs[m], c[m][r]);
       }
     }
+  }
+  for (int m = 0; m < MR; ++m) {
+    for (int r = 0; r < kIntNR; ++r) acc[m][r] = c[m][r];
   }
 }
 
@@ -405,6 +413,11 @@ struct FloatRows {
 template <int MR, class Rows>
 void float_tile(const Rows& w, const float* const* x, uint64_t k0, uint64_t k1,
                 __m256 (&acc)[kFloatMR][kFloatNR]) {
+  // Accumulators in locals during the loop, so that they stay in registers.
+  __m256 c[MR][kFloatNR];
+  for (int m = 0; m < MR; ++m) {
+    for (int r = 0; r < kFloatNR; ++r) c[m][r] = acc[m][r];
+  }
   for (uint64_t k = k0; k < k1; k += 8) {
     const size_t valid = k1 - k;
     const __m256i mask = tail_mask(valid);
@@ -412,8 +425,11 @@ void float_tile(const Rows& w, const float* const* x, uint64_t k0, uint64_t k1,
     for (int m = 0; m < MR; ++m) xv[m] = _mm256_maskload_ps(x[m] + k, mask);
     for (int r = 0; r < kFloatNR; ++r) {
       const __m256 wv = w.get(r, k, valid);
-      for (int m = 0; m < MR; ++m) acc[m][r] = _mm256_fmadd_ps(xv[m], wv, acc[m][r]);
+      for (int m = 0; m < MR; ++m) c[m][r] = _mm256_fmadd_ps(xv[m], wv, c[m][r]);
     }
+  }
+  for (int m = 0; m < MR; ++m) {
+    for (int r = 0; r < kFloatNR; ++r) acc[m][r] = c[m][r];
   }
 }
 
