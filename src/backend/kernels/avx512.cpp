@@ -245,9 +245,10 @@ void pack_int_panel(const MatmulArgs& a, size_t n, size_t n_end, uint64_t s0, ui
         continue;
       }
       const std::byte* row = a.w + (n + r) * a.w_row_bytes;
-      // The same part of the rows of the next panel, so that they come from cache in turn.
+      // The same part of the rows of the next panel, into L2: with K chunked, L1 would lose it
+      // before that panel is packed.
       _mm_prefetch(reinterpret_cast<const char*>(row + s * T::kStepBytes + kIntNR * a.w_row_bytes),
-                   _MM_HINT_T0);
+                   _MM_HINT_T1);
       const IntBlock b = T::load(row, a.k, s);
       _mm512_storeu_si512(dst, b.q);
       _mm512_storeu_ps(reinterpret_cast<float*>(dst + 64), b.ws);
@@ -549,10 +550,12 @@ void float_matmul(const MatmulArgs& a, size_t n_begin, size_t n_end) {
           float* dst = panel + r * kFloatChunk;
           if (r < nr) {
             const std::byte* src = a.w + row * a.w_row_bytes + k0 * elem;
-            // The same part of the rows of the next panel, so that they come from cache in turn.
+            // The same part of the rows of the next panel, into L2: with K chunked, L1 would lose
+            // it
+            // before that panel is packed.
             for (uint64_t b = 0; b < (k1 - k0) * elem; b += 64) {
               _mm_prefetch(reinterpret_cast<const char*>(src + kFloatNR * a.w_row_bytes + b),
-                           _MM_HINT_T0);
+                           _MM_HINT_T1);
             }
             convert_to_f32(a.type, src, dst, k1 - k0);
           }
