@@ -550,9 +550,7 @@ void float_matmul(const MatmulArgs& a, size_t n_begin, size_t n_end) {
           float* dst = panel + r * kFloatChunk;
           if (r < nr) {
             const std::byte* src = a.w + row * a.w_row_bytes + k0 * elem;
-            // The same part of the rows of the next panel, into L2: with K chunked, L1 would lose
-            // it
-            // before that panel is packed.
+            // The same part of the rows of the next panel, into L2 (as in pack_int_panel).
             for (uint64_t b = 0; b < (k1 - k0) * elem; b += 64) {
               _mm_prefetch(reinterpret_cast<const char*>(src + kFloatNR * a.w_row_bytes + b),
                            _MM_HINT_T1);
