@@ -24,8 +24,13 @@ demo: build
 asan:
 	$(MAKE) test PRESET=asan
 
+# Every benchmark, one after the other (docs/PERFORMANCE.md records their latest figures).
 bench: build
 	bash bench/run build/$(PRESET)
+	build/$(PRESET)/bin/runtime_bench
+	build/$(PRESET)/bin/engine_bench --models build/$(PRESET)/bench-models
+	build/$(PRESET)/bin/catalogue_bench
+	build/$(PRESET)/bin/model_open
 
 format:
 	git ls-files '*.h' '*.cpp' | xargs clang-format -i
