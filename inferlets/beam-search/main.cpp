@@ -5,29 +5,19 @@
 //
 //   pie run beam-search.wasm -- --prompt "Once upon a time" [--beams 3] [--max-tokens 24]
 #include <cstdio>
-#include <cstdlib>
 #include <string>
 
 #include "pie/pie.h"
 
 PIE_MAIN(args) {
-  std::string prompt;
-  uint32_t beams = 3;
-  uint32_t max_tokens = 24;
-  for (size_t i = 0; i + 1 < args.size(); i += 2) {
-    const std::string& value = args[i + 1];
-    if (args[i] == "--prompt") {
-      prompt = value;
-    } else if (args[i] == "--beams") {
-      beams = static_cast<uint32_t>(std::strtoul(value.c_str(), nullptr, 10));
-    } else if (args[i] == "--max-tokens") {
-      max_tokens = static_cast<uint32_t>(std::strtoul(value.c_str(), nullptr, 10));
-    } else {
-      return pie::Error{"beam-search: unknown option " + args[i] +
-                        " (options: --prompt, --beams, --max-tokens)"};
-    }
-  }
-  if (args.size() % 2 != 0) return pie::Error{"beam-search: " + args.back() + " needs a value"};
+  auto parsed = pie::Flags::parse(
+      "beam-search", args,
+      {{"--prompt"}, {"--beams", pie::FlagType::Count}, {"--max-tokens", pie::FlagType::Count}});
+  if (!parsed) return parsed.error();
+  const pie::Flags& flags = parsed.value();
+  const std::string prompt = flags.text("--prompt");
+  const uint32_t beams = flags.count("--beams", 3);
+  const uint32_t max_tokens = flags.count("--max-tokens", 24);
   if (prompt.empty()) return pie::Error{"beam-search: --prompt is required"};
   if (beams == 0) return pie::Error{"beam-search: --beams must be at least 1"};
 

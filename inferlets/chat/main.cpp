@@ -5,29 +5,19 @@
 // Ends after --turns turns, or when the client sends "/bye".
 //
 //   pie run chat.wasm -- [--system "You are helpful."] [--turns 0 (no limit)] [--max-tokens 64]
-#include <cstdlib>
 #include <string>
 
 #include "pie/pie.h"
 
 PIE_MAIN(args) {
-  std::string system;
-  uint32_t turns = 0;
-  uint32_t max_tokens = 64;
-  if (args.size() % 2 != 0) return pie::Error{"chat: " + args.back() + " needs a value"};
-  for (size_t i = 0; i < args.size(); i += 2) {
-    const std::string& value = args[i + 1];
-    if (args[i] == "--system") {
-      system = value;
-    } else if (args[i] == "--turns") {
-      turns = static_cast<uint32_t>(std::strtoul(value.c_str(), nullptr, 10));
-    } else if (args[i] == "--max-tokens") {
-      max_tokens = static_cast<uint32_t>(std::strtoul(value.c_str(), nullptr, 10));
-    } else {
-      return pie::Error{"chat: unknown option " + args[i] +
-                        " (options: --system, --turns, --max-tokens)"};
-    }
-  }
+  auto parsed = pie::Flags::parse(
+      "chat", args,
+      {{"--system"}, {"--turns", pie::FlagType::Count}, {"--max-tokens", pie::FlagType::Count}});
+  if (!parsed) return parsed.error();
+  const pie::Flags& flags = parsed.value();
+  const std::string system = flags.text("--system");
+  const uint32_t turns = flags.count("--turns", 0);
+  const uint32_t max_tokens = flags.count("--max-tokens", 64);
 
   const pie::Model model = pie::Model::first();
   pie::Context context = model.create_context();

@@ -6,32 +6,20 @@
 //   pie run prefix-caching.wasm -- --prefix "<long text>" --prompt "<question>"
 //       [--name <cache name>] [--max-tokens 32]
 #include <chrono>
-#include <cstdlib>
 #include <string>
 
 #include "pie/pie.h"
 
 PIE_MAIN(args) {
-  std::string prefix;
-  std::string prompt;
-  std::string name = "prefix-caching";
-  uint32_t max_tokens = 32;
-  if (args.size() % 2 != 0) return pie::Error{"prefix-caching: " + args.back() + " needs a value"};
-  for (size_t i = 0; i < args.size(); i += 2) {
-    const std::string& value = args[i + 1];
-    if (args[i] == "--prefix") {
-      prefix = value;
-    } else if (args[i] == "--prompt") {
-      prompt = value;
-    } else if (args[i] == "--name") {
-      name = value;
-    } else if (args[i] == "--max-tokens") {
-      max_tokens = static_cast<uint32_t>(std::strtoul(value.c_str(), nullptr, 10));
-    } else {
-      return pie::Error{"prefix-caching: unknown option " + args[i] +
-                        " (options: --prefix, --prompt, --name, --max-tokens)"};
-    }
-  }
+  auto parsed = pie::Flags::parse(
+      "prefix-caching", args,
+      {{"--prefix"}, {"--prompt"}, {"--name"}, {"--max-tokens", pie::FlagType::Count}});
+  if (!parsed) return parsed.error();
+  const pie::Flags& flags = parsed.value();
+  const std::string prefix = flags.text("--prefix");
+  const std::string prompt = flags.text("--prompt");
+  const std::string name = flags.text("--name", "prefix-caching");
+  const uint32_t max_tokens = flags.count("--max-tokens", 32);
   if (prefix.empty()) return pie::Error{"prefix-caching: --prefix is required"};
 
   const auto start = std::chrono::steady_clock::now();

@@ -5,35 +5,22 @@
 //
 //   pie run speculative-decoding.wasm -- --prompt "Once upon a time" [--max-tokens 120]
 //       [--draft 4] [--ngram 3]
-#include <cstdlib>
 #include <string>
 
 #include "pie/pie.h"
 
 PIE_MAIN(args) {
-  std::string prompt;
-  uint32_t max_tokens = 120;
-  uint32_t draft = 4;
-  uint32_t ngram = 3;
-  if (args.size() % 2 != 0) {
-    return pie::Error{"speculative-decoding: " + args.back() + " needs a value"};
-  }
-  for (size_t i = 0; i < args.size(); i += 2) {
-    const std::string& value = args[i + 1];
-    const auto number = static_cast<uint32_t>(std::strtoul(value.c_str(), nullptr, 10));
-    if (args[i] == "--prompt") {
-      prompt = value;
-    } else if (args[i] == "--max-tokens") {
-      max_tokens = number;
-    } else if (args[i] == "--draft") {
-      draft = number;
-    } else if (args[i] == "--ngram") {
-      ngram = number;
-    } else {
-      return pie::Error{"speculative-decoding: unknown option " + args[i] +
-                        " (options: --prompt, --max-tokens, --draft, --ngram)"};
-    }
-  }
+  auto parsed = pie::Flags::parse("speculative-decoding", args,
+                                  {{"--prompt"},
+                                   {"--max-tokens", pie::FlagType::Count},
+                                   {"--draft", pie::FlagType::Count},
+                                   {"--ngram", pie::FlagType::Count}});
+  if (!parsed) return parsed.error();
+  const pie::Flags& flags = parsed.value();
+  const std::string prompt = flags.text("--prompt");
+  const uint32_t max_tokens = flags.count("--max-tokens", 120);
+  const uint32_t draft = flags.count("--draft", 4);
+  const uint32_t ngram = flags.count("--ngram", 3);
   if (prompt.empty()) return pie::Error{"speculative-decoding: --prompt is required"};
   if (ngram == 0) return pie::Error{"speculative-decoding: --ngram must be at least 1"};
 

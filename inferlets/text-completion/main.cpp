@@ -3,7 +3,6 @@
 //
 // With a chat template the prompt is the user's turn (after an optional system turn); a model
 // without one continues the prompt text as it is.
-#include <cstdlib>
 #include <string>
 
 #include "pie/pie.h"
@@ -18,32 +17,18 @@ struct Options {
 };
 
 pie::Result<Options> parse(const std::vector<std::string>& args) {
+  auto parsed = pie::Flags::parse("text-completion", args,
+                                  {{"--prompt"},
+                                   {"--system"},
+                                   {"--max-tokens", pie::FlagType::Positive},
+                                   {"--temperature", pie::FlagType::Number}});
+  if (!parsed) return parsed.error();
+  const pie::Flags& flags = parsed.value();
   Options o;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& flag = args[i];
-    if (i + 1 >= args.size()) return pie::Error{"text-completion: " + flag + " needs a value"};
-    const std::string& value = args[++i];
-    if (flag == "--prompt") {
-      o.prompt = value;
-    } else if (flag == "--system") {
-      o.system = value;
-    } else if (flag == "--max-tokens") {
-      char* end = nullptr;
-      o.max_tokens = static_cast<uint32_t>(std::strtoul(value.c_str(), &end, 10));
-      if (*end != '\0' || o.max_tokens == 0) {
-        return pie::Error{"text-completion: --max-tokens takes a positive integer, not " + value};
-      }
-    } else if (flag == "--temperature") {
-      char* end = nullptr;
-      o.temperature = std::strtof(value.c_str(), &end);
-      if (*end != '\0' || o.temperature < 0.0F) {
-        return pie::Error{"text-completion: --temperature takes a number >= 0, not " + value};
-      }
-    } else {
-      return pie::Error{"text-completion: unknown option " + flag +
-                        " (options: --prompt, --max-tokens, --system, --temperature)"};
-    }
-  }
+  o.prompt = flags.text("--prompt");
+  o.system = flags.text("--system");
+  o.max_tokens = flags.count("--max-tokens", o.max_tokens);
+  o.temperature = flags.number("--temperature", o.temperature);
   if (o.prompt.empty()) return pie::Error{"text-completion: --prompt is required"};
   return o;
 }

@@ -5,32 +5,19 @@
 //
 //   pie run windowed-attention.wasm -- --prompt "Once upon a time" [--max-tokens 256]
 //       [--window 32]
-#include <cstdlib>
 #include <string>
 
 #include "pie/pie.h"
 
 PIE_MAIN(args) {
-  std::string prompt;
-  uint32_t max_tokens = 256;
-  uint32_t window = 32;
-  if (args.size() % 2 != 0) {
-    return pie::Error{"windowed-attention: " + args.back() + " needs a value"};
-  }
-  for (size_t i = 0; i < args.size(); i += 2) {
-    const std::string& value = args[i + 1];
-    const auto number = static_cast<uint32_t>(std::strtoul(value.c_str(), nullptr, 10));
-    if (args[i] == "--prompt") {
-      prompt = value;
-    } else if (args[i] == "--max-tokens") {
-      max_tokens = number;
-    } else if (args[i] == "--window") {
-      window = number;
-    } else {
-      return pie::Error{"windowed-attention: unknown option " + args[i] +
-                        " (options: --prompt, --max-tokens, --window)"};
-    }
-  }
+  auto parsed = pie::Flags::parse(
+      "windowed-attention", args,
+      {{"--prompt"}, {"--max-tokens", pie::FlagType::Count}, {"--window", pie::FlagType::Count}});
+  if (!parsed) return parsed.error();
+  const pie::Flags& flags = parsed.value();
+  const std::string prompt = flags.text("--prompt");
+  const uint32_t max_tokens = flags.count("--max-tokens", 256);
+  const uint32_t window = flags.count("--window", 32);
   if (prompt.empty()) return pie::Error{"windowed-attention: --prompt is required"};
   if (window == 0) return pie::Error{"windowed-attention: --window must be at least 1"};
 

@@ -2,7 +2,7 @@
 """Keeps the inferlet guide's API reference honest against the SDK sources.
 
 Fails, listing the names, when
-  - a public function or type of the C++ SDK headers (core.h, model.h, context.h, http.h) or an
+  - a public function or type of the C++ SDK headers (core.h, model.h, context.h, flags.h, http.h) or an
     export or class member of the JavaScript typings (pie.d.ts) is missing from the API reference
     section of docs/inferlets.md;
   - the reference names, as `name(`, a function that no longer exists;
@@ -19,7 +19,7 @@ import re
 import sys
 from pathlib import Path
 
-CPP_HEADERS = ["core.h", "model.h", "context.h", "http.h"]
+CPP_HEADERS = ["core.h", "model.h", "context.h", "flags.h", "http.h"]
 REFERENCE_HEADING = "## API reference"
 
 

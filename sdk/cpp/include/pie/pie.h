@@ -10,6 +10,7 @@
 
 #include "pie/context.h"
 #include "pie/core.h"
+#include "pie/flags.h"
 #include "pie/http.h"
 #include "pie/model.h"
 
