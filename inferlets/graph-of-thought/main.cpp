@@ -13,7 +13,6 @@
 // without forking (the sequential baseline) and sent the same way. `--merged` runs the refinement
 // of a given merged prompt directly, in a fresh context.
 #include <algorithm>
-#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <numeric>
@@ -25,13 +24,6 @@
 #include "pie/pie.h"
 
 namespace {
-
-std::optional<uint32_t> parse_count(std::string_view text) {
-  uint32_t value = 0;
-  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (error != std::errc() || end != text.data() + text.size() || value == 0) return std::nullopt;
-  return value;
-}
 
 struct Thought {
   std::string text;  // as it reads after the prompt
@@ -81,16 +73,16 @@ PIE_MAIN(args) {
   const pie::Model model = pie::Model::first();
 
   if (args[0] == "--merged") {
-    const auto tokens = parse_count(args.size() > 2 ? args[2] : "8");
+    const auto tokens = pie::parse_count(args.size() > 2 ? args[2] : "8", 1);
     if (args.size() < 2 || args[1].empty() || !tokens) return pie::Error{kUsage};
     return refine(model, args[1], *tokens);
   }
 
-  const auto thoughts = parse_count(args.size() > 1 ? args[1] : "3");
-  const auto keep = parse_count(args.size() > 2 ? args[2] : "2");
-  const auto tokens = parse_count(args.size() > 3 ? args[3] : "8");
-  const auto refine_tokens = parse_count(args.size() > 4 ? args[4] : "8");
-  const auto only = args.size() > 5 ? parse_count(args[5]) : std::nullopt;
+  const auto thoughts = pie::parse_count(args.size() > 1 ? args[1] : "3", 1);
+  const auto keep = pie::parse_count(args.size() > 2 ? args[2] : "2", 1);
+  const auto tokens = pie::parse_count(args.size() > 3 ? args[3] : "8", 1);
+  const auto refine_tokens = pie::parse_count(args.size() > 4 ? args[4] : "8", 1);
+  const auto only = args.size() > 5 ? pie::parse_count(args[5], 1) : std::nullopt;
   if (!thoughts || !keep || !tokens || !refine_tokens || (args.size() > 5 && !only)) {
     return pie::Error{"bad number; " + std::string(kUsage)};
   }

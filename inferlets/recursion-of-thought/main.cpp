@@ -11,7 +11,6 @@
 // first sub-problem of the root r, whose opener is empty) and "leaf <path>: <answer>" for each
 // leaf, and completes with the root's answer. With a path argument, only that leaf is solved, in
 // one fresh context without forking (the sequential baseline), and sent the same way.
-#include <charconv>
 #include <optional>
 #include <string>
 #include <vector>
@@ -20,13 +19,6 @@
 #include "pie/pie.h"
 
 namespace {
-
-std::optional<uint32_t> parse_count(std::string_view text) {
-  uint32_t value = 0;
-  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (error != std::errc() || end != text.data() + text.size() || value == 0) return std::nullopt;
-  return value;
-}
 
 struct Limits {
   uint32_t branch;
@@ -89,9 +81,9 @@ PIE_MAIN(args) {
       "usage: recursion-of-thought <prompt> [branch=2] [depth=2] [tokens=6] [leaf path, e.g. "
       "r.1.2]";
   if (args.empty()) return pie::Error{kUsage};
-  const auto branch = parse_count(args.size() > 1 ? args[1] : "2");
-  const auto depth = parse_count(args.size() > 2 ? args[2] : "2");
-  const auto tokens = parse_count(args.size() > 3 ? args[3] : "6");
+  const auto branch = pie::parse_count(args.size() > 1 ? args[1] : "2", 1);
+  const auto depth = pie::parse_count(args.size() > 2 ? args[2] : "2", 1);
+  const auto tokens = pie::parse_count(args.size() > 3 ? args[3] : "6", 1);
   if (!branch || !depth || !tokens) return pie::Error{"bad number; " + std::string(kUsage)};
   const Limits limits{*branch, *depth, *tokens};
 
@@ -110,7 +102,7 @@ PIE_MAIN(args) {
   std::string_view rest = std::string_view(path).substr(2);
   while (true) {
     const size_t dot = rest.find('.');
-    const auto step = parse_count(rest.substr(0, dot));
+    const auto step = pie::parse_count(rest.substr(0, dot), 1);
     if (!step || *step > *branch) return pie::Error{bad_path};
     steps.push_back(*step - 1);
     if (dot == std::string_view::npos) break;

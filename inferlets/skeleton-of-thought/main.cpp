@@ -8,7 +8,6 @@
 // Sends "<k>: <point text>" for each point and completes with the points joined by newlines.
 // With a fourth argument k, only point k is expanded, in a fresh context without forking (the
 // sequential baseline).
-#include <charconv>
 #include <optional>
 #include <string>
 #include <vector>
@@ -17,13 +16,6 @@
 #include "pie/pie.h"
 
 namespace {
-
-std::optional<uint32_t> parse_count(const std::string& text) {
-  uint32_t value = 0;
-  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (error != std::errc() || end != text.data() + text.size()) return std::nullopt;
-  return value;
-}
 
 // Greedy continuation of `context` after `opener`, the point's text (opener included).
 std::string expand(pie::Context& context, uint32_t opener, uint32_t tokens) {
@@ -43,9 +35,9 @@ PIE_MAIN(args) {
   constexpr const char* kUsage =
       "usage: skeleton-of-thought <prompt> [points=3] [tokens=16] [only]";
   if (args.empty()) return pie::Error{kUsage};
-  const auto points = parse_count(args.size() > 1 ? args[1] : "3");
-  const auto tokens = parse_count(args.size() > 2 ? args[2] : "16");
-  const auto only = args.size() > 3 ? parse_count(args[3]) : std::nullopt;
+  const auto points = pie::parse_count(args.size() > 1 ? args[1] : "3");
+  const auto tokens = pie::parse_count(args.size() > 2 ? args[2] : "16");
+  const auto only = args.size() > 3 ? pie::parse_count(args[3]) : std::nullopt;
   if (!points || *points == 0 || !tokens || *tokens == 0 || (args.size() > 3 && !only)) {
     return pie::Error{"bad number; " + std::string(kUsage)};
   }

@@ -9,7 +9,6 @@
 // Sends "<path> <score> <text after the prompt>" per leaf (paths like 1.2: the second branch of
 // the first) and completes with the best leaf's path. With a path argument, only that path is
 // followed, in one fresh context without forking (the sequential baseline), and sent the same way.
-#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <optional>
@@ -20,13 +19,6 @@
 #include "pie/pie.h"
 
 namespace {
-
-std::optional<uint32_t> parse_count(std::string_view text) {
-  uint32_t value = 0;
-  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (error != std::errc() || end != text.data() + text.size() || value == 0) return std::nullopt;
-  return value;
-}
 
 struct Node {
   pie::Context context;
@@ -69,9 +61,9 @@ PIE_MAIN(args) {
   constexpr const char* kUsage =
       "usage: tree-of-thought <prompt> [width=2] [depth=2] [tokens=8] [path, e.g. 1.2]";
   if (args.empty()) return pie::Error{kUsage};
-  const auto width = parse_count(args.size() > 1 ? args[1] : "2");
-  const auto depth = parse_count(args.size() > 2 ? args[2] : "2");
-  const auto tokens = parse_count(args.size() > 3 ? args[3] : "8");
+  const auto width = pie::parse_count(args.size() > 1 ? args[1] : "2", 1);
+  const auto depth = pie::parse_count(args.size() > 2 ? args[2] : "2", 1);
+  const auto tokens = pie::parse_count(args.size() > 3 ? args[3] : "8", 1);
   if (!width || !depth || !tokens) return pie::Error{"bad number; " + std::string(kUsage)};
 
   const pie::Model model = pie::Model::first();
@@ -84,7 +76,7 @@ PIE_MAIN(args) {
     std::vector<uint32_t> steps;
     std::string_view rest = args[4];
     while (!rest.empty()) {
-      const auto step = parse_count(rest.substr(0, rest.find('.')));
+      const auto step = pie::parse_count(rest.substr(0, rest.find('.')), 1);
       if (!step || *step > *width) return pie::Error{"bad path '" + args[4] + "'"};
       steps.push_back(*step - 1);
       rest = rest.find('.') == std::string_view::npos ? "" : rest.substr(rest.find('.') + 1);

@@ -1,22 +1,20 @@
 #include "pie/flags.h"
 
-#include <cerrno>
+#include <charconv>
 #include <cmath>
 #include <cstdlib>
 
 namespace pie {
 
-namespace {
-
-bool parse_count(const std::string& text, uint32_t& out) {
-  if (text.empty() || text[0] < '0' || text[0] > '9') return false;
-  char* end = nullptr;
-  errno = 0;
-  const unsigned long long v = std::strtoull(text.c_str(), &end, 10);
-  if (*end != '\0' || errno != 0 || v > UINT32_MAX) return false;
-  out = static_cast<uint32_t>(v);
-  return true;
+std::optional<uint32_t> parse_count(std::string_view text, uint32_t minimum) {
+  uint32_t value = 0;
+  const char* end = text.data() + text.size();
+  const auto [stop, error] = std::from_chars(text.data(), end, value);
+  if (text.empty() || error != std::errc() || stop != end || value < minimum) return std::nullopt;
+  return value;
 }
+
+namespace {
 
 bool parse_number(const std::string& text, float& out) {
   char* end = nullptr;
@@ -58,17 +56,16 @@ Result<Flags> Flags::parse(std::string_view program, const std::vector<std::stri
     }
     if (i + 1 >= args.size()) return Error{prefix + name + " needs a value"};
     const std::string& value = args[i + 1];
-    uint32_t n = 0;
     float x = 0.0F;
     bool ok = true;
     switch (spec->type) {
       case FlagType::Text:
         break;
       case FlagType::Count:
-        ok = parse_count(value, n);
+        ok = parse_count(value).has_value();
         break;
       case FlagType::Positive:
-        ok = parse_count(value, n) && n > 0;
+        ok = parse_count(value, 1).has_value();
         break;
       case FlagType::Number:
         ok = parse_number(value, x);
@@ -99,9 +96,7 @@ std::string Flags::text(std::string_view name, std::string fallback) const {
 
 uint32_t Flags::count(std::string_view name, uint32_t fallback) const {
   const std::string* v = find(name);
-  uint32_t n = fallback;
-  if (v != nullptr) parse_count(*v, n);
-  return n;
+  return v != nullptr ? parse_count(*v).value_or(fallback) : fallback;
 }
 
 float Flags::number(std::string_view name, float fallback) const {

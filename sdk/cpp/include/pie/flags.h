@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <initializer_list>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -14,6 +15,9 @@
 #include "pie/core.h"
 
 namespace pie {
+
+// A whole decimal number from `minimum` to UINT32_MAX, or nothing: for positional arguments.
+std::optional<uint32_t> parse_count(std::string_view text, uint32_t minimum = 0);
 
 enum class FlagType {
   Text,      // any string
