@@ -64,12 +64,15 @@ void ThreadPool::parallel_for(size_t count, const std::function<void(size_t)>& t
     if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
     return;
   }
-  busy_.store(static_cast<uint32_t>(workers_.size()), std::memory_order_relaxed);
+  inside_.store(0, std::memory_order_release);  // open: publishes the job to joining workers
   generation_.fetch_add(1, std::memory_order_release);
   notify(job_started_);
   drain();
-  for (uint32_t b = busy_.load(std::memory_order_acquire); b != 0;) {
-    b = wait_change(busy_, b, job_finished_);
+  // Close the job and wait for the workers inside it only: a worker that wakes up later (on a
+  // loaded machine, long after the work was taken) finds it closed and leaves it alone.
+  for (uint32_t in = inside_.fetch_or(kClosed, std::memory_order_acq_rel) | kClosed;
+       in != kClosed;) {
+    in = wait_change(inside_, in, job_finished_);
   }
   if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
 }
@@ -91,8 +94,15 @@ void ThreadPool::worker_loop() {
   for (;;) {
     seen = wait_change(generation_, seen, job_started_);
     if (stop_.load(std::memory_order_relaxed)) return;
+    uint32_t in = inside_.load(std::memory_order_acquire);
+    bool joined = false;
+    while (!joined && (in & kClosed) == 0) {
+      joined = inside_.compare_exchange_weak(in, in + 1, std::memory_order_acq_rel,
+                                             std::memory_order_acquire);
+    }
+    if (!joined) continue;
     drain();
-    if (busy_.fetch_sub(1, std::memory_order_acq_rel) == 1) notify(job_finished_);
+    if (inside_.fetch_sub(1, std::memory_order_acq_rel) == (kClosed | 1)) notify(job_finished_);
   }
 }
 

@@ -43,7 +43,10 @@ class ThreadPool {
   size_t count_ = 0;
   std::atomic<size_t> next_{0};
   std::atomic<uint32_t> generation_{0};  // bumped for each job (and for shutdown)
-  std::atomic<uint32_t> busy_{0};        // workers still inside the current job
+  // Workers inside the current job, and kClosed once its caller has taken the last task: a
+  // worker joins only an open job, so the caller waits for no one who arrives after the work.
+  static constexpr uint32_t kClosed = 1U << 31;
+  std::atomic<uint32_t> inside_{kClosed};
   std::atomic<bool> stop_{false};
   std::mutex error_mutex_;
   std::exception_ptr error_;

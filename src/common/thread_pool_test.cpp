@@ -31,6 +31,18 @@ TEST(ThreadPool, ManyJobsInQuickSuccession) {
   EXPECT_EQ(sum.load(), 5000U * 10U);
 }
 
+TEST(ThreadPool, MoreThreadsThanCoresWithWorkersArrivingLate) {
+  // With more threads than cores, workers often wake after the caller has taken every task: they
+  // must leave that job alone and still join later ones correctly.
+  ThreadPool pool(std::thread::hardware_concurrency() * 2 + 2);
+  std::atomic<uint64_t> sum{0};
+  for (int job = 0; job < 20000; ++job) {
+    pool.parallel_for(3, [&](size_t i) { sum.fetch_add(i + 1); });
+  }
+  EXPECT_EQ(sum.load(), 20000U * 6U);
+  expect_each_index_once(pool, 1000);
+}
+
 TEST(ThreadPool, UsesWorkerThreads) {
   ThreadPool pool(2);
   std::mutex m;
