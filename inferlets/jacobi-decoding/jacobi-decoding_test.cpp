@@ -10,15 +10,7 @@ namespace {
 using pie::client::EventKind;
 using pie::testing::TestEngine;
 
-// The golden greedy text of stories260K (llama2.c), 200 tokens after the begin-of-sequence token.
-constexpr const char* kGolden =
-    "Once upon a time, there was a little girl named Lily. She loved to play outside in the park. "
-    "One day, she saw a big, red ball. She wanted to play with it, but it was too high.\n"
-    "Lily's mom said, \"Lily, let's go to the park.\" Lily was sad and didn't know what to do. She "
-    "said, \"I want to play with your ball, but I can't find it.\"\n"
-    "Lily was sad and didn't know what to do. She said, \"I'm sorry, Lily. I didn't know what to "
-    "do.\"\n"
-    "Lily didn't want to help her mom, so she";
+constexpr const char* kGolden = ::pie::testing::kStories260kGolden;
 
 // "tokens=<n> passes=<p>" -> p
 uint32_t passes_of(const std::string& report) {

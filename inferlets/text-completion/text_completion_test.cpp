@@ -8,15 +8,7 @@
 namespace pie::testing {
 namespace {
 
-// llama2.c's greedy output for stories260K (BOS first, no prompt): the golden text.
-constexpr const char* kGolden =
-    "Once upon a time, there was a little girl named Lily. She loved to play outside in the park. "
-    "One day, she saw a big, red ball. She wanted to play with it, but it was too high.\n"
-    "Lily's mom said, \"Lily, let's go to the park.\" Lily was sad and didn't know what to do. She "
-    "said, \"I want to play with your ball, but I can't find it.\"\n"
-    "Lily was sad and didn't know what to do. She said, \"I'm sorry, Lily. I didn't know what to "
-    "do.\"\n"
-    "Lily didn't want to help her mom, so she";
+constexpr const char* kGolden = ::pie::testing::kStories260kGolden;
 
 std::string joined(const std::vector<std::string>& pieces) {
   std::string out;

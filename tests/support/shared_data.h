@@ -8,6 +8,17 @@
 
 namespace pie::testing {
 
+// llama2.c's greedy output for stories260K (`run stories260K.bin -z tok512.bin -t 0`, see
+// ../shared/README.md): the begin-of-sequence token, then 200 generated tokens.
+inline constexpr const char* kStories260kGolden =
+    "Once upon a time, there was a little girl named Lily. She loved to play outside in the park. "
+    "One day, she saw a big, red ball. She wanted to play with it, but it was too high.\n"
+    "Lily's mom said, \"Lily, let's go to the park.\" Lily was sad and didn't know what to do. She "
+    "said, \"I want to play with your ball, but I can't find it.\"\n"
+    "Lily was sad and didn't know what to do. She said, \"I'm sorry, Lily. I didn't know what to "
+    "do.\"\n"
+    "Lily didn't want to help her mom, so she";
+
 // The shared data folder: $PIE_SHARED, else the default CMake configured (../shared beside the
 // checkout).
 std::filesystem::path shared_dir();
