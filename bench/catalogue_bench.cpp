@@ -38,6 +38,7 @@
 #include "common/blake3.h"
 #include "common/error.h"
 #include "common/log.h"
+#include "plain_reply.h"
 
 namespace {
 
@@ -166,37 +167,9 @@ struct PlainRequest {
   }
 };
 
-struct PlainReply {
-  uint32_t passes = 0;
-  std::vector<uint32_t> tokens;
-  std::vector<std::vector<std::pair<uint32_t, float>>> tops;
-  std::string text;
-};
-
 PlainReply parse_reply(const std::string& reply) {
   if (reply.starts_with("error ")) throw Error("plain-completion: " + reply);
-  PlainReply r;
-  std::istringstream in(reply);
-  for (std::string line; std::getline(in, line);) {
-    std::istringstream words(line);
-    std::string key;
-    words >> key;
-    if (key == "passes") {
-      words >> r.passes;
-    } else if (key == "tokens") {
-      for (uint32_t id = 0; words >> id;) r.tokens.push_back(id);
-    } else if (key == "top") {
-      auto& top = r.tops.emplace_back();
-      for (std::string entry; words >> entry;) {
-        const size_t colon = entry.find(':');
-        top.emplace_back(std::stoul(entry.substr(0, colon)), std::stof(entry.substr(colon + 1)));
-      }
-    } else if (key == "text") {
-      r.text = reply.substr(reply.find("\ntext ") + 6);
-      break;
-    }
-  }
-  return r;
+  return parse_plain_reply(reply);
 }
 
 // `width` plain-completion instances in --serve mode: up to `width` requests are in flight at once

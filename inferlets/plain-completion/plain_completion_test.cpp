@@ -7,44 +7,12 @@
 #include <span>
 #include <sstream>
 
+#include "plain_reply.h"
 #include "shared_data.h"
 #include "test_engine.h"
 
 namespace pie::testing {
 namespace {
-
-struct Reply {
-  uint32_t passes = 0;
-  std::vector<uint32_t> tokens;
-  std::vector<std::vector<std::pair<uint32_t, double>>> tops;
-  std::string text;
-};
-
-Reply parse_reply(const std::string& reply) {
-  Reply r;
-  std::istringstream in(reply);
-  std::string line;
-  while (std::getline(in, line)) {
-    std::istringstream words(line);
-    std::string key;
-    words >> key;
-    if (key == "passes") {
-      words >> r.passes;
-    } else if (key == "tokens") {
-      for (uint32_t id = 0; words >> id;) r.tokens.push_back(id);
-    } else if (key == "top") {
-      auto& top = r.tops.emplace_back();
-      for (std::string entry; words >> entry;) {
-        const size_t colon = entry.find(':');
-        top.emplace_back(std::stoul(entry.substr(0, colon)), std::stod(entry.substr(colon + 1)));
-      }
-    } else if (key == "text") {
-      r.text = reply.substr(reply.find("\ntext ") + 6);
-      break;
-    }
-  }
-  return r;
-}
 
 std::string ids_text(std::span<const uint32_t> ids) {
   std::string out;
@@ -66,7 +34,7 @@ TEST(PlainCompletion, CompletesLikeTextCompletionAndStaysStateless) {
   const RunResult once =
       engine.run("plain-completion", {"--prompt", kPrompt, "--max-tokens", "20"});
   ASSERT_EQ(once.end, client::EventKind::Completed) << once.result;
-  const Reply whole = parse_reply(once.result);
+  const PlainReply whole = parse_plain_reply(once.result);
   EXPECT_EQ(whole.text, reference.result);
   ASSERT_EQ(whole.tokens.size(), 20U);
   EXPECT_EQ(whole.passes, 20U);  // the prefill, then one pass per further token
@@ -83,12 +51,13 @@ TEST(PlainCompletion, CompletesLikeTextCompletionAndStaysStateless) {
   EXPECT_EQ(ask(std::string("--prompt\n") + kPrompt + "\n--max-tokens\n20"), once.result);
   // Re-sending the prompt with the first 8 generated tokens continues with the other 12.
   const std::span<const uint32_t> head(whole.tokens.data(), 8);
-  const Reply rest = parse_reply(ask(std::string("--prompt\n") + kPrompt + "\n--tokens\n" +
-                                     ids_text(head) + "\n--max-tokens\n12"));
+  const PlainReply rest =
+      parse_plain_reply(ask(std::string("--prompt\n") + kPrompt + "\n--tokens\n" + ids_text(head) +
+                            "\n--max-tokens\n12"));
   EXPECT_EQ(rest.tokens, std::vector<uint32_t>(whole.tokens.begin() + 8, whole.tokens.end()));
   // --top-k: one distribution per token, most likely first, led by the (greedy) token chosen.
-  const Reply top =
-      parse_reply(ask(std::string("--prompt\n") + kPrompt + "\n--max-tokens\n4\n--top-k\n3"));
+  const PlainReply top =
+      parse_plain_reply(ask(std::string("--prompt\n") + kPrompt + "\n--max-tokens\n4\n--top-k\n3"));
   ASSERT_EQ(top.tops.size(), 4U);
   for (size_t i = 0; i < top.tops.size(); ++i) {
     ASSERT_EQ(top.tops[i].size(), 3U);
