@@ -224,16 +224,23 @@ TEST_P(ModelServiceTest, ConcurrentDecodersShareBatches) {
     decoders[i].seq = sequence(i + 1, (kSteps + kPage - 1) / kPage);
     decoders[i].queue = service().create_stream();
   }
-  for (int i = 0; i < kStreams; ++i) step(i);
+  // The first pass runs alone and is held until every stream has queued its first pass, so the
+  // streams are in flight together however the threads are scheduled (on a loaded machine one
+  // stream could otherwise finish every step before the next one starts).
+  backend().hold();
+  step(0);
+  ASSERT_TRUE(backend().wait_started(1, std::chrono::seconds(20)));
+  for (int i = 1; i < kStreams; ++i) step(i);
+  backend().release();
   {
     std::unique_lock lock(mutex);
     ASSERT_TRUE(
         finished.wait_for(lock, std::chrono::seconds(30), [&] { return done == kStreams; }));
   }
   for (const Decoder& d : decoders) EXPECT_EQ(d.got, d.expected);
-  // How many batches it takes depends on how the threads were scheduled (the fake backend answers
-  // in microseconds, so the gather window is as short); on a quiet machine it is about one batch
-  // per step. What must hold anyway is that passes shared batches.
+  // How many batches it takes after the first two depends on how the threads were scheduled (the
+  // fake backend answers in microseconds, so the gather window is as short); on a quiet machine it
+  // is about one batch per step. What holds anyway is that the held streams shared a batch.
   const size_t batches = backend().batches().size();
   EXPECT_LT(batches, static_cast<size_t>(kStreams * kSteps)) << batches << " batches";
 }

@@ -28,10 +28,8 @@ protocol::HandshakeResponse FakeBackend::handshake(const protocol::HandshakeRequ
 
 std::vector<ForwardPassResponse> FakeBackend::forward_pass(
     std::span<const ForwardPassRequest> batch) {
-  std::unique_lock lock(mutex_);
-  ++started_;
-  changed_.notify_all();
-  changed_.wait(lock, [this] { return !held_; });
+  gate_.enter();
+  std::lock_guard lock(mutex_);
   BatchRecord record{batch.size(), 0};
   std::vector<ForwardPassResponse> out;
   for (const ForwardPassRequest& r : batch) {
@@ -127,24 +125,6 @@ void FakeBackend::initialize_adapter(const protocol::InitializeAdapterRequest& r
 void FakeBackend::update_adapter(const protocol::UpdateAdapterRequest& request) {
   std::lock_guard lock(mutex_);
   calls_.push_back("update_adapter " + std::to_string(request.adapter_ptr));
-}
-
-void FakeBackend::hold() {
-  std::lock_guard lock(mutex_);
-  held_ = true;
-}
-
-void FakeBackend::release() {
-  {
-    std::lock_guard lock(mutex_);
-    held_ = false;
-  }
-  changed_.notify_all();
-}
-
-bool FakeBackend::wait_started(size_t count, std::chrono::milliseconds timeout) {
-  std::unique_lock lock(mutex_);
-  return changed_.wait_for(lock, timeout, [&] { return started_ >= count; });
 }
 
 std::vector<ForwardPassRequest> FakeBackend::requests() const {

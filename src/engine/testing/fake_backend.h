@@ -7,7 +7,6 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <map>
 #include <mutex>
@@ -16,6 +15,7 @@
 #include <vector>
 
 #include "backend/backend.h"
+#include "engine/testing/gated_backend.h"
 
 namespace pie::engine::testing {
 
@@ -48,10 +48,12 @@ class FakeBackend final : public backend::Backend {
   void update_adapter(const protocol::UpdateAdapterRequest& request) override;
 
   // While held, forward passes wait before running (they still count as started).
-  void hold();
-  void release();
+  void hold() { gate_.hold(); }
+  void release() { gate_.release(); }
   // Waits until `count` batches have started; false after `timeout`.
-  bool wait_started(size_t count, std::chrono::milliseconds timeout);
+  bool wait_started(size_t count, std::chrono::milliseconds timeout) {
+    return gate_.wait_started(count, timeout);
+  }
 
   std::vector<BatchRecord> batches() const;
   // One line per call, in order: "forward <first input token>", "query <text>",
@@ -69,10 +71,8 @@ class FakeBackend final : public backend::Backend {
   protocol::ForwardPassResponse run(const protocol::ForwardPassRequest& r);
 
   const FakeBackendOptions options_;
+  PassGate gate_;
   mutable std::mutex mutex_;
-  std::condition_variable changed_;
-  bool held_ = false;
-  size_t started_ = 0;
   std::vector<std::vector<uint64_t>> pages_;  // page -> slot -> token
   std::vector<BatchRecord> batches_;
   std::vector<std::string> calls_;
