@@ -2,19 +2,20 @@
 // this file follows so that none of its code runs on a CPU without them.
 //
 // Matrix products. Every output y[m][n] is computed by the same sequence of instructions whatever
-// the number of rows m in the call, the tile it falls in, or the thread that computes it: lane j of
-// its accumulator sums the products of the elements k = j (mod 16) in increasing k, and the lanes
-// are added in a fixed order at the end. That is what makes a sequence's results independent of
-// the batch it runs in.
+// the number of rows m in the call, the tile it falls in, or the thread that computes it. That is
+// what makes a sequence's results independent of the batch it runs in.
 //
 //  - Float weights (F32, F16, BF16): tiles of MR x NR outputs, x and w read as floats (F16 and BF16
-//    rows converted into a per-thread panel first), one FMA per 16 products.
-//  - Quantised weights (Q8_0, Q4_0, Q4_K, Q6_K): activations are quantised to int8 in blocks of
-//    32 (pack_acts) and weights unpacked into unsigned 8-bit values plus per-16-element float
-//    scales (pack_panel). VPDPBUSD forms the exact integer sums of 4 products per lane; the weight
-//    offset (w = q - offset) is folded in by starting each sum at -offset * sum(x) of that
-//    16-element group; the integer sums are converted and scaled by weight scale x activation
-//    scale.
+//    rows converted into a per-thread panel first), one FMA per 16 products; lane j of an output's
+//    accumulator sums the products of the elements k = j (mod 16) in increasing k, and the lanes
+//    are added in a fixed order at the end.
+//  - Quantised weights: activations are quantised to int8 in blocks of 32 (pack_acts), weights
+//    become unsigned 8-bit values, VPDPBUSD forms exact integer sums of 4 products per lane (the
+//    weight offset, w = q - offset, is folded in by starting each sum at -offset * sum(x)), and the
+//    integer sums are converted and scaled by weight scale x activation scale. Q8_0 and Q4_0 put
+//    16 outputs in a vector (output lanes, lane_matmul); Q4_K and Q6_K, whose scales change every
+//    16 or 32 elements in a super-block, put 64 elements of one row in a vector (row lanes,
+//    int_matmul).
 #include <immintrin.h>
 #include <math.h>
 #include <stdint.h>
@@ -43,13 +44,14 @@ inline __mmask16 tail_mask(size_t n) {
 // Integer path: packed activations.
 //
 // A packed row holds round_up(k, 64) int8 values (zero padded) followed by one ActMeta per step of
-// 64 elements: the activation scale and the negated integer sum of each 16-element group.
+// 64 elements: the activation scale and the negated integer sums of its 16- and 32-element parts.
 
 constexpr uint64_t kStep = 64;
 
 struct ActMeta {
   float d[4];
-  int32_t ns[4];
+  int32_t ns[4];   // negated sum of each 16-element group
+  int32_t nsb[2];  // negated sum of each 32-element block (ns[0] + ns[1], ns[2] + ns[3])
 };
 
 size_t packed_act_bytes(uint64_t k) {
@@ -68,6 +70,7 @@ void pack_acts(const float* x, uint64_t k, std::byte* out) {
       memset(q + b * 32, 0, 32);
       mt.d[2 * h] = mt.d[2 * h + 1] = 0;
       mt.ns[2 * h] = mt.ns[2 * h + 1] = 0;
+      mt.nsb[h] = 0;
       continue;
     }
     const __m512 x0 = _mm512_loadu_ps(x + b * 32);
@@ -82,6 +85,7 @@ void pack_acts(const float* x, uint64_t k, std::byte* out) {
     mt.d[2 * h] = mt.d[2 * h + 1] = d;
     mt.ns[2 * h] = -_mm512_reduce_add_epi32(i0);
     mt.ns[2 * h + 1] = -_mm512_reduce_add_epi32(i1);
+    mt.nsb[h] = mt.ns[2 * h] + mt.ns[2 * h + 1];
   }
 }
 
@@ -91,8 +95,9 @@ bool uses_packed_acts(GgmlType type) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Integer path: weights. Each step of 64 elements of a row unpacks into 64 unsigned 8-bit values,
-// 16 float scales (lane j covers elements 4j..4j+3) and, for Q4_K, 16 float mins.
+// Integer path, row lanes (Q4_K, Q6_K): each step of 64 elements of a row unpacks into 64
+// unsigned 8-bit values, 16 float scales (lane j covers elements 4j..4j+3) and, for Q4_K, 16
+// float mins.
 
 struct IntBlock {
   __m512i q;
@@ -103,43 +108,6 @@ struct IntBlock {
 inline __m512 two_scales(float lo, float hi) {
   return _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(lo), _mm512_set1_ps(hi));
 }
-
-struct Q8_0 {
-  static constexpr int kShift = 7;  // offset 128: the signed values are stored as w + 128
-  static constexpr bool kMin = false;
-  static constexpr uint64_t kStepBytes = 2 * sizeof(model::BlockQ8_0);
-  static IntBlock load(const std::byte* row, uint64_t k, uint64_t s) {
-    const auto* blk = reinterpret_cast<const model::BlockQ8_0*>(row) + 2 * s;
-    const bool second = 2 * s + 1 < k / 32;
-    const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk[0].qs));
-    const __m256i hi = second ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk[1].qs))
-                              : _mm256_setzero_si256();
-    const __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
-    return {_mm512_xor_si512(v, _mm512_set1_epi8(static_cast<char>(0x80))),
-            two_scales(_cvtsh_ss(blk[0].d), second ? _cvtsh_ss(blk[1].d) : 0.0F),
-            _mm512_setzero_ps()};
-  }
-};
-
-struct Q4_0 {
-  static constexpr int kShift = 3;  // offset 8
-  static constexpr bool kMin = false;
-  static constexpr uint64_t kStepBytes = 2 * sizeof(model::BlockQ4_0);
-  static IntBlock load(const std::byte* row, uint64_t k, uint64_t s) {
-    const auto* blk = reinterpret_cast<const model::BlockQ4_0*>(row) + 2 * s;
-    const bool second = 2 * s + 1 < k / 32;
-    const __m128i q0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk[0].qs));
-    const __m128i q1 =
-        second ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk[1].qs)) : _mm_setzero_si128();
-    // [q0, q0, q1, q1]: low nibbles give elements 0-15 of a block, high nibbles 16-31.
-    __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set_m128i(q0, q0)),
-                                   _mm256_set_m128i(q1, q1), 1);
-    v = _mm512_srlv_epi64(v, _mm512_set_epi64(4, 4, 0, 0, 4, 4, 0, 0));
-    return {_mm512_and_si512(v, _mm512_set1_epi8(0x0F)),
-            two_scales(_cvtsh_ss(blk[0].d), second ? _cvtsh_ss(blk[1].d) : 0.0F),
-            _mm512_setzero_ps()};
-  }
-};
 
 struct Q4_K {
   static constexpr int kShift = 0;  // no offset: the mins are a separate term
@@ -402,6 +370,253 @@ void int_matmul(const MatmulArgs& a, size_t n_begin, size_t n_end) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Integer path, output lanes (Q8_0, Q4_0: one scale per block of 32 elements).
+//
+// A vector holds 16 outputs (16 weight rows) instead of 16 slices of one row. The blocks of 16 rows
+// are transposed into a panel in which dword j of a block holds elements 4j..4j+3 of every row, so
+// VPDPBUSD with the activation's 4 bytes of that dword broadcast adds 4 products to every row's
+// sum; after the 8 dwords of a block each lane holds its row's exact integer sum over the block,
+// which is scaled once (weight scale x activation scale) into the float accumulator. That is 3
+// instructions per block beside the 8 VPDPBUSD, where row lanes need 3 per 64 products and a
+// reduction at the end. Every output is computed by the same sequence whatever the tile, the
+// number of input rows or the thread: per block in order, the exact integer sum, then
+// acc = fma(float(sum), w_scale * x_scale, acc).
+
+// Loads block b of a row as 32 bytes in element order: signed values (kSigned), stored unsigned
+// as value + 128 once in the panel, or unsigned values = value + 2^kShift. The fp16 scale is the
+// first field of the block.
+struct Q8_0 {
+  static constexpr int kShift = 7;
+  static constexpr bool kSigned = true;
+  static constexpr uint64_t kBlockBytes = sizeof(model::BlockQ8_0);
+  static __m256i quants(const std::byte* row, uint64_t b) {
+    const auto* blk = reinterpret_cast<const model::BlockQ8_0*>(row) + b;
+    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk->qs));
+  }
+};
+
+struct Q4_0 {
+  static constexpr int kShift = 3;
+  static constexpr bool kSigned = false;
+  static constexpr uint64_t kBlockBytes = sizeof(model::BlockQ4_0);
+  static __m256i quants(const std::byte* row, uint64_t b) {
+    const auto* blk = reinterpret_cast<const model::BlockQ4_0*>(row) + b;
+    const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk->qs));
+    const __m128i nibble = _mm_set1_epi8(0x0F);
+    return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q, 4), nibble), _mm_and_si128(q, nibble));
+  }
+};
+
+constexpr int kLaneMR = 4;                 // input rows per tile
+constexpr int kLaneGroups = 2;             // groups of 16 weight rows per tile
+constexpr uint64_t kLaneChunkBlocks = 16;  // K chunk: 512 elements, an 18 KB panel
+// Per block and group: 8 dwords x 16 rows of quants, then 16 float scales.
+constexpr size_t kLaneGroupBytes = 8 * 64 + 64;
+constexpr size_t kLaneBlockBytes = kLaneGroups * kLaneGroupBytes;
+// Prefetch distance in the weights (measured best between 16 and 32 KB for decode).
+constexpr uint64_t kLanePrefetchBytes = 16384;
+
+// Rows [n0, n0 + 32) (rows from n_end on repeat the last row: computed, never stored), blocks
+// [b0, b1), into the panel [block][group][dword j: 16 rows x 4 bytes ... | 16 scales].
+//
+// A tile's 32 rows are one contiguous region, and the tiles of a task follow one another. Each
+// block packed here prefetches into L2 the same share of that region, kLanePrefetchBytes further
+// on, so the whole region passes through the prefetcher at the pace it is consumed, whatever the
+// row length (a prefetch ahead within each row misses the start of short rows).
+template <class T>
+void pack_lane_panel(const MatmulArgs& a, size_t n0, size_t n_end, uint64_t b0, uint64_t b1,
+                     uint8_t* panel) {
+  const std::byte* ahead_of_tile = a.w + n0 * a.w_row_bytes + kLanePrefetchBytes;
+  constexpr uint64_t kStepBytes = 16 * T::kBlockBytes;  // of the region, per block and group
+  const __m512i lo_pairs = _mm512_set_epi64(13, 12, 5, 4, 9, 8, 1, 0);
+  const __m512i hi_pairs = _mm512_set_epi64(15, 14, 7, 6, 11, 10, 3, 2);
+  for (int g = 0; g < kLaneGroups; ++g) {
+    const size_t first = n0 + 16 * static_cast<size_t>(g);
+    const std::byte* rows[16];
+    int32_t offsets[16];
+    for (int r = 0; r < 16; ++r) {
+      const size_t n = first + r < n_end ? first + r : n_end - 1;
+      rows[r] = a.w + n * a.w_row_bytes;
+      offsets[r] = static_cast<int32_t>(rows[r] - rows[0]);
+    }
+    const __m512i scale_offsets = _mm512_loadu_si512(offsets);
+    // Steps of this tile before block b0 of group g: earlier chunks (both groups), then group 0.
+    const uint64_t step0 = b0 * kLaneGroups + static_cast<uint64_t>(g) * (b1 - b0);
+    for (uint64_t b = b0; b < b1; ++b) {
+      const uint64_t done = (step0 + b - b0) * kStepBytes;
+      for (uint64_t line = done / 64 * 64; line < done + kStepBytes; line += 64) {
+        _mm_prefetch(reinterpret_cast<const char*>(ahead_of_tile + line), _MM_HINT_T1);
+      }
+      uint8_t* dst = panel + (b - b0) * kLaneBlockBytes + g * kLaneGroupBytes;
+      // z[i]: row i in the low half, row i + 8 in the high half. An 8 x 8 dword transpose per
+      // half (two unpack rounds, then pairs of 128-bit lanes) gives dword j of all 16 rows.
+      __m512i z[8];
+#pragma GCC unroll 8
+      for (int i = 0; i < 8; ++i) {
+        z[i] = _mm512_inserti64x4(_mm512_castsi256_si512(T::quants(rows[i], b)),
+                                  T::quants(rows[i + 8], b), 1);
+        if constexpr (T::kSigned) {
+          z[i] = _mm512_xor_si512(z[i], _mm512_set1_epi8(static_cast<char>(0x80)));
+        }
+      }
+      __m512i t[8];
+#pragma GCC unroll 4
+      for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm512_unpacklo_epi32(z[i], z[i + 1]);
+        t[i + 1] = _mm512_unpackhi_epi32(z[i], z[i + 1]);
+      }
+      // u[0..3]: dwords 0-3 (and 4-7) of rows 0-3 / 8-11; u[4..7]: of rows 4-7 / 12-15.
+      __m512i u[8];
+#pragma GCC unroll 2
+      for (int h = 0; h < 2; ++h) {
+        u[4 * h + 0] = _mm512_unpacklo_epi64(t[4 * h], t[4 * h + 2]);
+        u[4 * h + 1] = _mm512_unpackhi_epi64(t[4 * h], t[4 * h + 2]);
+        u[4 * h + 2] = _mm512_unpacklo_epi64(t[4 * h + 1], t[4 * h + 3]);
+        u[4 * h + 3] = _mm512_unpackhi_epi64(t[4 * h + 1], t[4 * h + 3]);
+      }
+#pragma GCC unroll 4
+      for (int j = 0; j < 4; ++j) {
+        _mm512_storeu_si512(dst + 64 * j, _mm512_permutex2var_epi64(u[j], lo_pairs, u[4 + j]));
+        _mm512_storeu_si512(dst + 64 * (j + 4),
+                            _mm512_permutex2var_epi64(u[j], hi_pairs, u[4 + j]));
+      }
+      const __m512i scale_words =
+          _mm512_i32gather_epi32(scale_offsets, rows[0] + b * T::kBlockBytes, 1);
+      _mm512_storeu_ps(dst + 512, _mm512_cvtph_ps(_mm512_cvtepi32_epi16(scale_words)));
+    }
+  }
+}
+
+// As in int_tile, the accumulators are locals during the loop so that they stay in registers.
+template <int MR>
+void lane_tile(const uint8_t* panel, const std::byte* const* xrow, uint64_t kp, int shift,
+               uint64_t b0, uint64_t b1, __m512 (&acc)[kLaneMR][kLaneGroups]) {
+  __m512 c[MR][kLaneGroups];
+#pragma GCC unroll 4
+  for (int m = 0; m < MR; ++m) {
+#pragma GCC unroll 2
+    for (int g = 0; g < kLaneGroups; ++g) c[m][g] = acc[m][g];
+  }
+  for (uint64_t b = b0; b < b1; ++b) {
+    const uint8_t* p = panel + (b - b0) * kLaneBlockBytes;
+    const ActMeta* meta[MR];
+    __m512i sum[MR][kLaneGroups];
+#pragma GCC unroll 4
+    for (int m = 0; m < MR; ++m) {
+      meta[m] = reinterpret_cast<const ActMeta*>(xrow[m] + kp) + b / 2;
+      // Each sum starts at -offset * sum(x) so that the offset of the weights cancels.
+      const __m512i init = _mm512_set1_epi32(meta[m]->nsb[b % 2] * (1 << shift));
+#pragma GCC unroll 2
+      for (int g = 0; g < kLaneGroups; ++g) sum[m][g] = init;
+    }
+#pragma GCC unroll 8
+    for (int j = 0; j < 8; ++j) {
+      __m512i w[kLaneGroups];
+#pragma GCC unroll 2
+      for (int g = 0; g < kLaneGroups; ++g)
+        w[g] = _mm512_loadu_si512(p + g * kLaneGroupBytes + 64 * j);
+#pragma GCC unroll 4
+      for (int m = 0; m < MR; ++m) {
+        int32_t xq = 0;
+        memcpy(&xq, xrow[m] + b * 32 + 4 * j, sizeof xq);
+        const __m512i xv = _mm512_set1_epi32(xq);
+#pragma GCC unroll 2
+        for (int g = 0; g < kLaneGroups; ++g) sum[m][g] = _mm512_dpbusd_epi32(sum[m][g], w[g], xv);
+      }
+    }
+    __m512 ws[kLaneGroups];
+#pragma GCC unroll 2
+    for (int g = 0; g < kLaneGroups; ++g) {
+      ws[g] = _mm512_loadu_ps(reinterpret_cast<const float*>(p + g * kLaneGroupBytes + 512));
+    }
+#pragma GCC unroll 4
+    for (int m = 0; m < MR; ++m) {
+      const __m512 xd = _mm512_set1_ps(meta[m]->d[2 * (b % 2)]);
+#pragma GCC unroll 2
+      for (int g = 0; g < kLaneGroups; ++g) {
+        c[m][g] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum[m][g]), _mm512_mul_ps(ws[g], xd), c[m][g]);
+      }
+    }
+  }
+#pragma GCC unroll 4
+  for (int m = 0; m < MR; ++m) {
+#pragma GCC unroll 2
+    for (int g = 0; g < kLaneGroups; ++g) acc[m][g] = c[m][g];
+  }
+}
+
+void lane_tile_rows(int mr, const uint8_t* panel, const std::byte* const* xrow, uint64_t kp,
+                    int shift, uint64_t b0, uint64_t b1, __m512 (&acc)[kLaneMR][kLaneGroups]) {
+  switch (mr) {
+    case 1:
+      return lane_tile<1>(panel, xrow, kp, shift, b0, b1, acc);
+    case 2:
+      return lane_tile<2>(panel, xrow, kp, shift, b0, b1, acc);
+    case 3:
+      return lane_tile<3>(panel, xrow, kp, shift, b0, b1, acc);
+    default:
+      return lane_tile<4>(panel, xrow, kp, shift, b0, b1, acc);
+  }
+}
+
+// Writes outputs [n0, min(n0 + 32, n_end)) of rows m0 .. m0 + mr - 1.
+void store_lane_tile(const MatmulArgs& a, size_t m0, int mr, size_t n0, size_t n_end,
+                     const __m512 (&acc)[kLaneMR][kLaneGroups]) {
+  for (int g = 0; g < kLaneGroups; ++g) {
+    const size_t first = n0 + 16 * static_cast<size_t>(g);
+    if (first >= n_end) break;
+    const __mmask16 mask = tail_mask(n_end - first);
+    for (int m = 0; m < mr; ++m) {
+      float* y = a.y + (m0 + m) * a.ldy + first;
+      __m512 v = acc[m][g];
+      if (a.accumulate) v = _mm512_add_ps(_mm512_maskz_loadu_ps(mask, y), v);
+      _mm512_mask_storeu_ps(y, mask, v);
+    }
+  }
+}
+
+template <class T>
+void lane_matmul(const MatmulArgs& a, size_t n_begin, size_t n_end) {
+  const uint64_t kp = round_up(a.k, kStep);
+  const uint64_t blocks = a.k / 32;
+  const size_t m_tiles = (a.m + kLaneMR - 1) / kLaneMR;
+  const bool chunked = blocks > kLaneChunkBlocks;
+  auto* panel = reinterpret_cast<uint8_t*>(thread_scratch(0, kLaneChunkBlocks * kLaneBlockBytes));
+  auto* saved = chunked ? reinterpret_cast<__m512*>(
+                              thread_scratch(1, m_tiles * kLaneMR * kLaneGroups * sizeof(__m512)))
+                        : nullptr;
+  for (size_t n0 = n_begin; n0 < n_end; n0 += 16 * kLaneGroups) {
+    for (uint64_t b0 = 0; b0 < blocks; b0 += kLaneChunkBlocks) {
+      const uint64_t b1 = b0 + kLaneChunkBlocks < blocks ? b0 + kLaneChunkBlocks : blocks;
+      pack_lane_panel<T>(a, n0, n_end, b0, b1, panel);
+      for (size_t t = 0; t < m_tiles; ++t) {
+        const size_t m0 = t * kLaneMR;
+        const int mr = static_cast<int>(min_size(kLaneMR, a.m - m0));
+        __m512 acc[kLaneMR][kLaneGroups];
+        __m512* state = chunked ? saved + t * kLaneMR * kLaneGroups : nullptr;
+        for (int m = 0; m < kLaneMR; ++m) {
+          for (int g = 0; g < kLaneGroups; ++g) {
+            acc[m][g] = b0 == 0 ? _mm512_setzero_ps() : state[m * kLaneGroups + g];
+          }
+        }
+        const std::byte* xrow[kLaneMR];
+        for (int m = 0; m < kLaneMR; ++m) {
+          xrow[m] = a.packed_x + (m0 + (m < mr ? m : 0)) * a.packed_x_row_bytes;
+        }
+        lane_tile_rows(mr, panel, xrow, kp, T::kShift, b0, b1, acc);
+        if (b1 == blocks) {
+          store_lane_tile(a, m0, mr, n0, n_end, acc);
+        } else {
+          for (int m = 0; m < kLaneMR; ++m) {
+            for (int g = 0; g < kLaneGroups; ++g) state[m * kLaneGroups + g] = acc[m][g];
+          }
+        }
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Float path. Weight rows are read as floats: F32 in place, F16 and BF16 converted either into a
 // per-thread panel (several m-tiles) or as they are loaded (one m-tile), which gives the same
 // values.
@@ -590,9 +805,9 @@ void float_matmul(const MatmulArgs& a, size_t n_begin, size_t n_end) {
 void matmul(const MatmulArgs& a, size_t n_begin, size_t n_end) {
   switch (a.type) {
     case GgmlType::Q8_0:
-      return int_matmul<Q8_0>(a, n_begin, n_end);
+      return lane_matmul<Q8_0>(a, n_begin, n_end);
     case GgmlType::Q4_0:
-      return int_matmul<Q4_0>(a, n_begin, n_end);
+      return lane_matmul<Q4_0>(a, n_begin, n_end);
     case GgmlType::Q4_K:
       return int_matmul<Q4_K>(a, n_begin, n_end);
     case GgmlType::Q6_K:
