@@ -623,6 +623,8 @@ void lane_matmul(const MatmulArgs& a, size_t n_begin, size_t n_end) {
 
 constexpr int kFloatMR = 4;
 constexpr int kFloatNR = 6;
+// Up to this many m-tiles read the weight rows directly instead of through a panel.
+constexpr size_t kFloatDirectTiles = 4;
 constexpr uint64_t kFloatChunk = 512;  // elements of K per chunk
 
 inline __m512 load_weights(GgmlType type, const std::byte* row, uint64_t k, __mmask16 mask) {
@@ -680,7 +682,11 @@ void float_tile(const Rows& w, const float* const* x, uint64_t k0, uint64_t k1,
   auto step = [&](uint64_t k, __mmask16 mask) __attribute__((always_inline)) {
     __m512 xv[MR];
 #pragma GCC unroll 4
-    for (int m = 0; m < MR; ++m) xv[m] = _mm512_maskz_loadu_ps(mask, xp[m] + k);
+    for (int m = 0; m < MR; ++m) {
+      // With many m-tiles the inputs of a chunk come from L2; fetch them 1 KB ahead into L1.
+      _mm_prefetch(reinterpret_cast<const char*>(xp[m] + k + 256), _MM_HINT_T0);
+      xv[m] = _mm512_maskz_loadu_ps(mask, xp[m] + k);
+    }
 #pragma GCC unroll 6
     for (int r = 0; r < kFloatNR; ++r) {
       const __m512 wv = w.get(r, k, mask);
@@ -726,21 +732,27 @@ void float_matmul(const MatmulArgs& a, size_t n_begin, size_t n_end) {
   auto rows_of = [&](size_t m0, int mr, const float*(&x)[kFloatMR]) {
     for (int m = 0; m < kFloatMR; ++m) x[m] = a.x + (m0 + (m < mr ? m : 0)) * a.ldx;
   };
-  if (m_tiles == 1) {  // a single m-tile: read and convert the weights as they are used
-    const int mr = static_cast<int>(a.m);
-    const float* x[kFloatMR];
-    rows_of(0, mr, x);
+  // Few m-tiles (decode, small batches): each reads and converts the weights as it uses them, the
+  // first from memory, the others from cache. A panel would be filled in a burst of loads that
+  // leaves memory idle while the few tiles compute.
+  if (m_tiles <= kFloatDirectTiles) {
     for (size_t n = n_begin; n < n_end; n += kFloatNR) {
       const int nr = static_cast<int>(min_size(kFloatNR, n_end - n));
       FloatRows rows{{}, a.type, kFloatNR * a.w_row_bytes, elem};
       for (int r = 0; r < kFloatNR; ++r)
         rows.rows[r] = a.w + (n + (r < nr ? r : 0)) * a.w_row_bytes;
-      __m512 acc[kFloatMR][kFloatNR];
-      for (auto& row : acc) {
-        for (auto& v : row) v = _mm512_setzero_ps();
+      for (size_t t = 0; t < m_tiles; ++t) {
+        const size_t m0 = t * kFloatMR;
+        const int mr = static_cast<int>(min_size(kFloatMR, a.m - m0));
+        const float* x[kFloatMR];
+        rows_of(m0, mr, x);
+        __m512 acc[kFloatMR][kFloatNR];
+        for (auto& row : acc) {
+          for (auto& v : row) v = _mm512_setzero_ps();
+        }
+        float_tile_rows(mr, rows, x, 0, a.k, acc);
+        store_tile(a, m0, mr, n, nr, acc);
       }
-      float_tile_rows(mr, rows, x, 0, a.k, acc);
-      store_tile(a, 0, mr, n, nr, acc);
     }
     return;
   }
