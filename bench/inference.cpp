@@ -308,12 +308,15 @@ int main(int argc, char** argv) {
     for (const BenchModel& bm : kModels) {
       if (!only.empty() && only != model_name(bm)) continue;
       const auto path = ensure_model(bm, folder, shared);
+      const Clock::time_point opening = Clock::now();
       auto file = std::make_shared<const model::ModelFile>(model::open_model(path));
       cpu::CpuBackendOptions o;
       o.kv_pages = 512;
       o.threads = threads;
       o.seed = 1;
       cpu::CpuBackend backend(file, o);
+      // Opening includes repacking the weights for the kernels in use (pack_weights).
+      std::printf("%s: opened in %.2f s\n", model_name(bm).c_str(), seconds_since(opening));
       const model::ModelConfig& cfg = file->config();
       const ModelCost cost = cost_of(*file);
       const Result r = run_model(backend, cfg, steps);

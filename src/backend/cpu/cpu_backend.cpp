@@ -54,7 +54,7 @@ CpuBackend::CpuBackend(std::shared_ptr<const model::ModelFile> model, CpuBackend
     : model_(std::move(model)),
       options_(std::move(options)),
       pool_(options_.threads),
-      transformer_(*model_),
+      transformer_(*model_, pool_),
       cache_(cache_shape(model_->config(), options_)),
       embeds_(size_t{options_.embed_slots} * model_->config().dim),
       rng_(initial_seed(options_.seed)) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <string>
 
 #include "backend/model/quant.h"
@@ -50,7 +51,7 @@ void grow(std::vector<T>& v, size_t n) {
 
 }  // namespace
 
-Transformer::Transformer(const model::ModelFile& model)
+Transformer::Transformer(const model::ModelFile& model, ThreadPool& pool)
     : model_(model), config_(model.config()), token_embd_(&model.tensor("token_embd.weight")) {
   const model::ModelConfig& c = config_;
   if (c.n_layers == 0 || c.dim == 0 || c.n_heads == 0 || c.n_kv_heads == 0 || c.head_dim == 0 ||
@@ -70,13 +71,13 @@ Transformer::Transformer(const model::ModelFile& model)
   for (uint32_t i = 0; i < c.n_layers; ++i) {
     auto t = [&](const char* suffix) -> const Tensor& { return model.layer_tensor(i, suffix); };
     Layer l;
-    l.q = matrix(t("attn_q.weight"), c.dim, q_rows);
-    l.k = matrix(t("attn_k.weight"), c.dim, kv_rows);
-    l.v = matrix(t("attn_v.weight"), c.dim, kv_rows);
-    l.o = matrix(t("attn_output.weight"), q_rows, c.dim);
-    l.gate = matrix(t("ffn_gate.weight"), c.dim, c.ffn_dim);
-    l.up = matrix(t("ffn_up.weight"), c.dim, c.ffn_dim);
-    l.down = matrix(t("ffn_down.weight"), c.ffn_dim, c.dim);
+    l.q = prepare(pool, matrix(t("attn_q.weight"), c.dim, q_rows));
+    l.k = prepare(pool, matrix(t("attn_k.weight"), c.dim, kv_rows));
+    l.v = prepare(pool, matrix(t("attn_v.weight"), c.dim, kv_rows));
+    l.o = prepare(pool, matrix(t("attn_output.weight"), q_rows, c.dim));
+    l.gate = prepare(pool, matrix(t("ffn_gate.weight"), c.dim, c.ffn_dim));
+    l.up = prepare(pool, matrix(t("ffn_up.weight"), c.dim, c.ffn_dim));
+    l.down = prepare(pool, matrix(t("ffn_down.weight"), c.ffn_dim, c.dim));
     l.attn_norm = vector_of(t("attn_norm.weight"), c.dim);
     l.ffn_norm = vector_of(t("ffn_norm.weight"), c.dim);
     if (c.qkv_bias) {
@@ -90,7 +91,7 @@ Transformer::Transformer(const model::ModelFile& model)
     }
     layers_.push_back(std::move(l));
   }
-  output_ = matrix(model.output_weight(), c.dim, c.vocab_size);
+  output_ = prepare(pool, matrix(model.output_weight(), c.dim, c.vocab_size));
   output_norm_ = vector_of(model.tensor("output_norm.weight"), c.dim);
   if (token_embd_->shape.size() != 2 || token_embd_->shape[0] != c.dim ||
       token_embd_->shape[1] != c.vocab_size || !model::can_convert(token_embd_->type)) {
@@ -99,6 +100,13 @@ Transformer::Transformer(const model::ModelFile& model)
                 ", " + std::to_string(c.vocab_size) + "} of a convertible type");
   }
   inv_freq_ = model::rope_inverse_frequencies(c.rope);
+}
+
+kernels::WeightMatrix Transformer::prepare(ThreadPool& pool, const kernels::WeightMatrix& w) {
+  std::optional<kernels::PackedWeights> packed = kernels::pack_weights(pool, w);
+  if (!packed) return w;
+  packed_.push_back(std::move(packed->bytes));  // moving keeps the buffer the matrix points into
+  return packed->matrix;
 }
 
 void Transformer::embed_token(uint32_t token, float* out) const {

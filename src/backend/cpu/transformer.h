@@ -19,8 +19,9 @@ namespace pie::cpu {
 class Transformer {
  public:
   // Checks that every tensor has the shape and a type the kernels read; throws pie::Error naming
-  // the tensor otherwise. `model` must outlive the Transformer.
-  explicit Transformer(const model::ModelFile& model);
+  // the tensor otherwise. `model` must outlive the Transformer. Weights the kernels in use read
+  // faster repacked are repacked on `pool`.
+  Transformer(const model::ModelFile& model, ThreadPool& pool);
 
   const model::ModelConfig& config() const { return config_; }
 
@@ -53,6 +54,9 @@ class Transformer {
     std::vector<float> q_norm, k_norm;          // empty without Q/K norm
   };
 
+  // `w`, or its copy packed for the kernels in use (kept in packed_).
+  kernels::WeightMatrix prepare(ThreadPool& pool, const kernels::WeightMatrix& w);
+
   void attention_block(ThreadPool& pool, const kv::KvCache& cache, uint32_t layer,
                        std::span<const Sequence> sequences, float* x, size_t rows);
   void feed_forward(ThreadPool& pool, const Layer& l, float* x, size_t rows);
@@ -64,6 +68,8 @@ class Transformer {
   kernels::WeightMatrix output_;
   std::vector<float> output_norm_;
   std::vector<float> inv_freq_;
+  // The bytes of the matrices repacked by prepare, which layers_ and output_ point into.
+  std::vector<std::vector<std::byte>> packed_;
 
   // Per-batch buffers, grown as needed.
   std::vector<float> xn_, q_, k_, v_, att_, gate_, up_;

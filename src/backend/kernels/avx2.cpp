@@ -102,6 +102,10 @@ bool uses_packed_acts(GgmlType type) {
          type == GgmlType::Q6_K;
 }
 
+bool reads_lanes16(GgmlType /*type*/) {
+  return false;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Integer path: weights. Per block of 32 elements of a row: 32 weight bytes, 8 float scales (lane
 // j covers elements 4j..4j+3) and, for Q4_K, 8 float mins.
@@ -744,6 +748,7 @@ const KernelTable& avx2_table() {
       .packed_act_bytes = avx2::packed_act_bytes,
       .pack_acts = avx2::pack_acts,
       .uses_packed_acts = avx2::uses_packed_acts,
+      .reads_lanes16 = avx2::reads_lanes16,
       .matmul = avx2::matmul,
       .rmsnorm = avx2::rmsnorm,
       .swiglu = avx2::swiglu,

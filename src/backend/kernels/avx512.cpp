@@ -94,6 +94,10 @@ bool uses_packed_acts(GgmlType type) {
          type == GgmlType::Q6_K;
 }
 
+bool reads_lanes16(GgmlType type) {
+  return type == GgmlType::Q8_0;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Integer path, row lanes (Q4_K, Q6_K): each step of 64 elements of a row unpacks into 64
 // unsigned 8-bit values, 16 float scales (lane j covers elements 4j..4j+3) and, for Q4_K, 16
@@ -409,15 +413,16 @@ struct Q4_0 {
 
 constexpr int kLaneMR = 4;                 // input rows per tile
 constexpr int kLaneGroups = 2;             // groups of 16 weight rows per tile
-constexpr uint64_t kLaneChunkBlocks = 16;  // K chunk: 512 elements, an 18 KB panel
-// Per block and group: 8 dwords x 16 rows of quants, then 16 float scales.
-constexpr size_t kLaneGroupBytes = 8 * 64 + 64;
+constexpr uint64_t kLaneChunkBlocks = 16;  // K chunk: 512 elements, a 17 KB panel
+// Per block and group: 8 dwords x 16 rows of quants, then 16 fp16 scales (the Lanes16 block).
+constexpr size_t kLaneGroupBytes = 8 * 64 + 32;
+static_assert(kLaneGroupBytes == kLanes16Q8BlockBytes, "a panel group block is a packed block");
 constexpr size_t kLaneBlockBytes = kLaneGroups * kLaneGroupBytes;
 // Prefetch distance in the weights (measured best between 16 and 32 KB for decode).
 constexpr uint64_t kLanePrefetchBytes = 16384;
 
 // Rows [n0, n0 + 32) (rows from n_end on repeat the last row: computed, never stored), blocks
-// [b0, b1), into the panel [block][group][dword j: 16 rows x 4 bytes ... | 16 scales].
+// [b0, b1), into the panel [block][group][dword j: 16 rows x 4 bytes ... | 16 fp16 scales].
 //
 // A tile's 32 rows are one contiguous region, and the tiles of a task follow one another. Each
 // block packed here prefetches into L2 the same share of that region, kLanePrefetchBytes further
@@ -482,14 +487,22 @@ void pack_lane_panel(const MatmulArgs& a, size_t n0, size_t n_end, uint64_t b0, 
       }
       const __m512i scale_words =
           _mm512_i32gather_epi32(scale_offsets, rows[0] + b * T::kBlockBytes, 1);
-      _mm512_storeu_ps(dst + 512, _mm512_cvtph_ps(_mm512_cvtepi32_epi16(scale_words)));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + 512),
+                          _mm512_cvtepi32_epi16(scale_words));
     }
   }
 }
 
+// Where lane_tile finds block b0 + i of group g: group[g] + i * stride (a panel filled by
+// pack_lane_panel, or weights packed in the Lanes16 layout).
+struct LaneBlocks {
+  const uint8_t* group[kLaneGroups];
+  size_t stride;
+};
+
 // As in int_tile, the accumulators are locals during the loop so that they stay in registers.
 template <int MR>
-void lane_tile(const uint8_t* panel, const std::byte* const* xrow, uint64_t kp, int shift,
+void lane_tile(const LaneBlocks& blocks, const std::byte* const* xrow, uint64_t kp, int shift,
                uint64_t b0, uint64_t b1, __m512 (&acc)[kLaneMR][kLaneGroups]) {
   __m512 c[MR][kLaneGroups];
 #pragma GCC unroll 4
@@ -498,7 +511,9 @@ void lane_tile(const uint8_t* panel, const std::byte* const* xrow, uint64_t kp, 
     for (int g = 0; g < kLaneGroups; ++g) c[m][g] = acc[m][g];
   }
   for (uint64_t b = b0; b < b1; ++b) {
-    const uint8_t* p = panel + (b - b0) * kLaneBlockBytes;
+    const uint8_t* p[kLaneGroups];
+#pragma GCC unroll 2
+    for (int g = 0; g < kLaneGroups; ++g) p[g] = blocks.group[g] + (b - b0) * blocks.stride;
     const ActMeta* meta[MR];
     __m512i sum[MR][kLaneGroups];
 #pragma GCC unroll 4
@@ -513,8 +528,7 @@ void lane_tile(const uint8_t* panel, const std::byte* const* xrow, uint64_t kp, 
     for (int j = 0; j < 8; ++j) {
       __m512i w[kLaneGroups];
 #pragma GCC unroll 2
-      for (int g = 0; g < kLaneGroups; ++g)
-        w[g] = _mm512_loadu_si512(p + g * kLaneGroupBytes + 64 * j);
+      for (int g = 0; g < kLaneGroups; ++g) w[g] = _mm512_loadu_si512(p[g] + 64 * j);
 #pragma GCC unroll 4
       for (int m = 0; m < MR; ++m) {
         int32_t xq = 0;
@@ -527,7 +541,7 @@ void lane_tile(const uint8_t* panel, const std::byte* const* xrow, uint64_t kp, 
     __m512 ws[kLaneGroups];
 #pragma GCC unroll 2
     for (int g = 0; g < kLaneGroups; ++g) {
-      ws[g] = _mm512_loadu_ps(reinterpret_cast<const float*>(p + g * kLaneGroupBytes + 512));
+      ws[g] = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p[g] + 512)));
     }
 #pragma GCC unroll 4
     for (int m = 0; m < MR; ++m) {
@@ -545,7 +559,7 @@ void lane_tile(const uint8_t* panel, const std::byte* const* xrow, uint64_t kp, 
   }
 }
 
-void lane_tile_rows(int mr, const uint8_t* panel, const std::byte* const* xrow, uint64_t kp,
+void lane_tile_rows(int mr, const LaneBlocks& panel, const std::byte* const* xrow, uint64_t kp,
                     int shift, uint64_t b0, uint64_t b1, __m512 (&acc)[kLaneMR][kLaneGroups]) {
   switch (mr) {
     case 1:
@@ -588,7 +602,20 @@ void lane_matmul(const MatmulArgs& a, size_t n_begin, size_t n_end) {
   for (size_t n0 = n_begin; n0 < n_end; n0 += 16 * kLaneGroups) {
     for (uint64_t b0 = 0; b0 < blocks; b0 += kLaneChunkBlocks) {
       const uint64_t b1 = b0 + kLaneChunkBlocks < blocks ? b0 + kLaneChunkBlocks : blocks;
-      pack_lane_panel<T>(a, n0, n_end, b0, b1, panel);
+      LaneBlocks blocks_of_tile{};
+      if (a.layout == WeightLayout::Lanes16) {
+        // Packed at load: the blocks are read in place (a group past the end repeats the first).
+        for (int g = 0; g < kLaneGroups; ++g) {
+          const size_t group = n0 + 16 * static_cast<size_t>(g) < n_end ? n0 / 16 + g : n0 / 16;
+          blocks_of_tile.group[g] =
+              reinterpret_cast<const uint8_t*>(a.w) + (group * blocks + b0) * kLanes16Q8BlockBytes;
+        }
+        blocks_of_tile.stride = kLanes16Q8BlockBytes;
+      } else {
+        pack_lane_panel<T>(a, n0, n_end, b0, b1, panel);
+        for (int g = 0; g < kLaneGroups; ++g) blocks_of_tile.group[g] = panel + g * kLaneGroupBytes;
+        blocks_of_tile.stride = kLaneBlockBytes;
+      }
       for (size_t t = 0; t < m_tiles; ++t) {
         const size_t m0 = t * kLaneMR;
         const int mr = static_cast<int>(min_size(kLaneMR, a.m - m0));
@@ -603,7 +630,7 @@ void lane_matmul(const MatmulArgs& a, size_t n_begin, size_t n_end) {
         for (int m = 0; m < kLaneMR; ++m) {
           xrow[m] = a.packed_x + (m0 + (m < mr ? m : 0)) * a.packed_x_row_bytes;
         }
-        lane_tile_rows(mr, panel, xrow, kp, T::kShift, b0, b1, acc);
+        lane_tile_rows(mr, blocks_of_tile, xrow, kp, T::kShift, b0, b1, acc);
         if (b1 == blocks) {
           store_lane_tile(a, m0, mr, n0, n_end, acc);
         } else {
@@ -1052,6 +1079,7 @@ const KernelTable& avx512_table() {
       .packed_act_bytes = avx512::packed_act_bytes,
       .pack_acts = avx512::pack_acts,
       .uses_packed_acts = avx512::uses_packed_acts,
+      .reads_lanes16 = avx512::reads_lanes16,
       .matmul = avx512::matmul,
       .rmsnorm = avx512::rmsnorm,
       .swiglu = avx512::swiglu,

@@ -8,27 +8,42 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
+#include <vector>
 
+#include "backend/kernels/weight_layout.h"
 #include "backend/model/ggml_type.h"
 #include "backend/model/model_file.h"
 #include "common/thread_pool.h"
 
 namespace pie::kernels {
 
-// A weight matrix as stored in the model file: `rows` rows of `cols` elements of `type`.
+// A weight matrix: `rows` rows of `cols` elements of `type`, as stored in the model file (row n at
+// data + n * row_bytes) or repacked.
 struct WeightMatrix {
   model::GgmlType type = model::GgmlType::F32;
   const std::byte* data = nullptr;
   uint64_t rows = 0;
   uint64_t cols = 0;
   uint64_t row_bytes = 0;
+  WeightLayout layout = WeightLayout::Rows;
 };
 
 // Whether matmul reads weights of this type: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K.
 bool supported_weight_type(model::GgmlType type);
 // The tensor as a matrix; throws pie::Error for an unsupported type or a tensor that is not 2-D.
 WeightMatrix weight_matrix(const model::Tensor& tensor);
+
+// A copy of a matrix in the layout the kernels in use read fastest; `matrix` points into `bytes`.
+struct PackedWeights {
+  WeightMatrix matrix;
+  std::vector<std::byte> bytes;
+};
+// The packed copy of `w` (rows layout), made on `pool`, or nothing when the kernels in use read its
+// rows as they are. Matrices packed for one instruction-set level cannot be multiplied on another
+// (matmul throws pie::Error).
+std::optional<PackedWeights> pack_weights(ThreadPool& pool, const WeightMatrix& w);
 
 // One product of a matmul call: y[m][n] = sum_k x[m][k] * w[n][k] (plus y[m][n] when accumulate).
 struct MatmulOutput {

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <optional>
 #include <tuple>
 #include <vector>
 
@@ -243,6 +244,51 @@ TEST_P(MatmulCalls, RejectsMismatchedShapes) {
 }
 
 PIE_INSTANTIATE_PER_ISA(MatmulCalls);
+
+// Weights packed at load (pack_weights) give bit for bit what the kernels compute from the file's
+// rows, alone and in batches, with row counts that leave the last group of 16 part empty; levels
+// that do not read a packed layout get no copy, and refuse one packed for another level.
+class PackedWeightsTest : public testing::PerIsa {};
+
+TEST_P(PackedWeightsTest, GiveTheResultsOfTheFileRows) {
+  ThreadPool pool(2);
+  bool packed_any = false;
+  for (const GgmlType type : {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::F16, GgmlType::F32}) {
+    for (auto [n, k] : {std::pair<size_t, size_t>{13, 96}, {64, 64}, {49, 2080}, {17, 4096}}) {
+      const TestWeights t = make_weights(type, n, k, 20);
+      const std::optional<PackedWeights> packed = pack_weights(pool, t.w);
+      if (!packed) continue;
+      packed_any = true;
+      ASSERT_EQ(packed->matrix.layout, WeightLayout::Lanes16);
+      ASSERT_EQ(packed->matrix.rows, n);
+      for (const size_t m : {size_t{1}, size_t{9}}) {
+        const std::vector<float> x = random_vector(m * k, 21);
+        EXPECT_EQ(run_matmul(pool, packed->matrix, x, m), run_matmul(pool, t.w, x, m))
+            << model::type_name(type) << " " << n << "x" << k << ", " << m << " rows";
+        std::vector<float> y(m * n, 1.5F), y_rows(m * n, 1.5F);
+        matmul(pool, packed->matrix, x.data(), k, m, y.data(), n, /*accumulate=*/true);
+        matmul(pool, t.w, x.data(), k, m, y_rows.data(), n, /*accumulate=*/true);
+        EXPECT_EQ(y, y_rows);
+      }
+    }
+  }
+  if (!packed_any) {
+    EXPECT_NE(active_isa(), Isa::Avx512) << "avx512 packs Q8_0";
+    return;
+  }
+  const TestWeights t = make_weights(GgmlType::Q8_0, 16, 64, 22);
+  const std::optional<PackedWeights> packed = pack_weights(pool, t.w);
+  std::vector<float> x(64, 1.0F), y(16);
+  for (Isa other : available_isas()) {
+    if (other == active_isa()) continue;
+    const IsaScope scope(other);
+    EXPECT_FALSE(pack_weights(pool, t.w).has_value()) << isa_name(other);
+    EXPECT_THROW(matmul(pool, packed->matrix, x.data(), 64, 1, y.data(), 16), Error)
+        << isa_name(other);
+  }
+}
+
+PIE_INSTANTIATE_PER_ISA(PackedWeightsTest);
 
 TEST(WeightMatrix, RejectsUnsupportedTensors) {
   std::vector<std::byte> data(1024);

@@ -37,6 +37,18 @@ std::byte* thread_scratch(unsigned slot, size_t bytes) {
   return b.data.get();
 }
 
+const KernelTable& active_table() {
+  switch (active_isa()) {
+    case Isa::Avx512:
+      return avx512_table();
+    case Isa::Avx2:
+      return avx2_table();
+    case Isa::Scalar:
+      break;
+  }
+  return scalar_table();
+}
+
 }  // namespace detail
 
 namespace {
@@ -45,18 +57,6 @@ namespace {
 // of a matmul call (calling thread), 3 to attention scores (every thread).
 constexpr unsigned kPackedActsSlot = 2;
 constexpr unsigned kAttentionSlot = 3;
-
-const detail::KernelTable& table() {
-  switch (active_isa()) {
-    case Isa::Avx512:
-      return detail::avx512_table();
-    case Isa::Avx2:
-      return detail::avx2_table();
-    case Isa::Scalar:
-      break;
-  }
-  return detail::scalar_table();
-}
 
 // Splits `rows` rows into about 8 pieces per thread (for balance when a core is busy elsewhere),
 // in multiples of 32 rows (the widest tile of weight rows, avx512's output lanes).
@@ -107,13 +107,18 @@ WeightMatrix weight_matrix(const model::Tensor& tensor) {
 void matmul(ThreadPool& pool, const float* x, size_t ldx, size_t rows,
             std::span<const MatmulOutput> outputs) {
   if (rows == 0 || outputs.empty()) return;
-  const detail::KernelTable& t = table();
+  const detail::KernelTable& t = detail::active_table();
   const uint64_t k = outputs[0].w->cols;
   bool need_packed = false;
   for (const MatmulOutput& o : outputs) {
     if (o.w->cols != k) throw Error("matmul: outputs sharing an input must have equal row lengths");
     if (o.ldy < o.w->rows) throw Error("matmul: output stride shorter than the output row");
     need_packed = need_packed || t.uses_packed_acts(o.w->type);
+    if (o.w->layout != WeightLayout::Rows && !t.reads_lanes16(o.w->type)) {
+      throw Error(std::string("matmul: these weights were packed for another instruction-set "
+                              "level than the one in use (") +
+                  std::string(isa_name(active_isa())) + ")");
+    }
   }
   if (ldx < k) throw Error("matmul: input stride shorter than the input row");
 
@@ -147,6 +152,7 @@ void matmul(ThreadPool& pool, const float* x, size_t ldx, size_t rows,
     const MatmulOutput& o = outputs[task.output];
     detail::MatmulArgs a{};
     a.type = o.w->type;
+    a.layout = o.w->layout;
     a.w = o.w->data;
     a.w_row_bytes = o.w->row_bytes;
     a.k = k;
@@ -170,13 +176,13 @@ void matmul(ThreadPool& pool, const WeightMatrix& w, const float* x, size_t ldx,
 
 void rmsnorm(ThreadPool& pool, const float* x, size_t ldx, size_t rows, const float* weight,
              size_t n, float eps, float* y, size_t ldy) {
-  const detail::KernelTable& t = table();
+  const detail::KernelTable& t = detail::active_table();
   pool.parallel_for(rows, [&](size_t r) { t.rmsnorm(x + r * ldx, weight, eps, y + r * ldy, n); });
 }
 
 void rmsnorm_heads(ThreadPool& pool, float* x, size_t ldx, size_t rows, size_t heads,
                    size_t head_dim, const float* weight, float eps) {
-  const detail::KernelTable& t = table();
+  const detail::KernelTable& t = detail::active_table();
   pool.parallel_for(rows, [&](size_t r) {
     for (size_t h = 0; h < heads; ++h) {
       float* p = x + r * ldx + h * head_dim;
@@ -187,13 +193,13 @@ void rmsnorm_heads(ThreadPool& pool, float* x, size_t ldx, size_t rows, size_t h
 
 void swiglu(ThreadPool& pool, const float* gate, const float* up, float* out, size_t ld,
             size_t rows, size_t n) {
-  const detail::KernelTable& t = table();
+  const detail::KernelTable& t = detail::active_table();
   pool.parallel_for(rows, [&](size_t r) { t.swiglu(gate + r * ld, up + r * ld, out + r * ld, n); });
 }
 
 void add(ThreadPool& pool, const float* x, size_t ldx, float* y, size_t ldy, size_t rows,
          size_t n) {
-  const detail::KernelTable& t = table();
+  const detail::KernelTable& t = detail::active_table();
   pool.parallel_for(rows, [&](size_t r) { t.add(x + r * ldx, y + r * ldy, n); });
 }
 
@@ -228,11 +234,11 @@ void rope(float* x, size_t ldx, size_t rows, size_t heads, size_t head_dim,
 
 void softmax(const float* x, size_t n, float scale, float* probs) {
   if (n == 0) return;
-  table().softmax(x, n, scale, probs);
+  detail::active_table().softmax(x, n, scale, probs);
 }
 
 void store_row(const float* x, GgmlType type, std::byte* dst, size_t n) {
-  table().store_row(x, type, dst, n);
+  detail::active_table().store_row(x, type, dst, n);
 }
 
 void attention(ThreadPool& pool, const AttentionShape& shape,
@@ -246,7 +252,7 @@ void attention(ThreadPool& pool, const AttentionShape& shape,
   if (shape.kv_type != GgmlType::F32 && shape.kv_type != GgmlType::F16) {
     throw Error("attention: KV storage must be F32 or F16");
   }
-  const detail::KernelTable& t = table();
+  const detail::KernelTable& t = detail::active_table();
   const size_t group = shape.heads / shape.kv_heads;
   constexpr size_t kTokensPerTask = 16;
 

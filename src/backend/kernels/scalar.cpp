@@ -40,6 +40,10 @@ bool uses_packed_acts(GgmlType type) {
          type == GgmlType::Q6_K;
 }
 
+bool reads_lanes16(GgmlType /*type*/) {
+  return false;
+}
+
 // Dot product of one quantised weight row with one packed activation row: per block, the exact
 // integer sum times the weight and activation scales.
 double dot_quantized(GgmlType type, const std::byte* w, const std::byte* act, uint64_t k) {
@@ -237,6 +241,7 @@ const KernelTable& scalar_table() {
       .packed_act_bytes = packed_act_bytes,
       .pack_acts = pack_acts,
       .uses_packed_acts = uses_packed_acts,
+      .reads_lanes16 = reads_lanes16,
       .matmul = matmul,
       .rmsnorm = rmsnorm,
       .swiglu = swiglu,

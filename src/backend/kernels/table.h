@@ -10,14 +10,22 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "backend/kernels/weight_layout.h"
 #include "backend/model/ggml_type.h"
 
 namespace pie::kernels::detail {
 
+// The Lanes16 layout of Q8_0 weights: groups of 16 rows (the last padded with zero rows), group G
+// at w + G * (k / 32) * 544, block b of a group at + b * 544: 8 x 64 bytes, dword j of which holds
+// elements 4j..4j+3 of the block for each of the 16 rows (as value + 128), then the 16 rows' block
+// scales (fp16, as in the file): 544 bytes, the size of the 16 rows' blocks in the file.
+constexpr uint64_t kLanes16Q8BlockBytes = 8 * 64 + 16 * 2;
+
 // y[m][n] (+)= sum_k x[m][k] * w[n][k] for the output rows n in [n_begin, n_end).
 struct MatmulArgs {
   model::GgmlType type;  // of the weights
-  const std::byte* w;    // row n starts at w + n * w_row_bytes
+  WeightLayout layout;
+  const std::byte* w;  // rows layout: row n starts at w + n * w_row_bytes
   uint64_t w_row_bytes;
   uint64_t k;  // row length
   // Inputs: float rows (float weight types), or activations packed by pack_acts (integer path).
@@ -68,6 +76,9 @@ struct KernelTable {
   void (*pack_acts)(const float* x, uint64_t k, std::byte* out);
   // Whether `type` goes through pack_acts (otherwise x is read as floats).
   bool (*uses_packed_acts)(model::GgmlType type);
+  // Whether matmul reads `type` in the Lanes16 layout (pack_weights produces it only then). With
+  // Lanes16, n_begin is a multiple of 16.
+  bool (*reads_lanes16)(model::GgmlType type);
   void (*matmul)(const MatmulArgs& args, size_t n_begin, size_t n_end);
 
   // y[i] = x[i] / rms(x) * w[i]
@@ -84,6 +95,8 @@ struct KernelTable {
 };
 
 const KernelTable& scalar_table();
+// The table of the level in use (active_isa()).
+const KernelTable& active_table();
 const KernelTable& avx2_table();
 const KernelTable& avx512_table();
 
