@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <random>
 #include <sstream>
 #include <string>
@@ -16,6 +17,7 @@
 
 #include "backend/kernels/isa.h"
 #include "backend/kernels/kernels.h"
+#include "backend/model/ggml_type.h"
 #include "backend/model/model_file.h"
 #include "common/thread_pool.h"
 #include "roofline.h"
@@ -29,16 +31,26 @@ struct Call {
   std::vector<kernels::WeightMatrix> weights;  // sharing one input
 };
 
-std::vector<Call> calls_of(const model::ModelFile& m) {
+// The model's matrix products as the forward pass calls them, with the weights repacked for the
+// kernels in use as the CPU backend repacks them (their bytes kept in `packed`).
+std::vector<Call> calls_of(ThreadPool& pool, const model::ModelFile& m,
+                           std::vector<std::vector<std::byte>>& packed) {
+  auto prepare = [&](const model::Tensor& t) {
+    const kernels::WeightMatrix w = kernels::weight_matrix(t);
+    std::optional<kernels::PackedWeights> p = kernels::pack_weights(pool, w);
+    if (!p) return w;
+    packed.push_back(std::move(p->bytes));
+    return p->matrix;
+  };
   std::vector<Call> calls;
   for (uint32_t i = 0; i < m.config().n_layers; ++i) {
-    auto w = [&](const char* suffix) { return kernels::weight_matrix(m.layer_tensor(i, suffix)); };
+    auto w = [&](const char* suffix) { return prepare(m.layer_tensor(i, suffix)); };
     calls.push_back({{w("attn_q.weight"), w("attn_k.weight"), w("attn_v.weight")}});
     calls.push_back({{w("attn_output.weight")}});
     calls.push_back({{w("ffn_gate.weight"), w("ffn_up.weight")}});
     calls.push_back({{w("ffn_down.weight")}});
   }
-  calls.push_back({{kernels::weight_matrix(m.output_weight())}});
+  calls.push_back({{prepare(m.output_weight())}});
   return calls;
 }
 
@@ -70,14 +82,15 @@ int main(int argc, char** argv) {
     }
   }
   const model::ModelFile file = model::open_model(argv[1]);
-  const std::vector<Call> calls = calls_of(file);
   ThreadPool pool(threads);
+  std::vector<std::vector<std::byte>> packed;
+  const std::vector<Call> calls = calls_of(pool, file, packed);
   double bytes = 0;
   double macs_per_row = 0;
   size_t widest = 0;
   for (const Call& c : calls) {
     for (const auto& w : c.weights) {
-      bytes += static_cast<double>(w.row_bytes * w.rows);
+      bytes += static_cast<double>(model::row_bytes(w.type, w.cols) * w.rows);
       macs_per_row += static_cast<double>(w.rows * w.cols);
       widest = std::max<size_t>(widest, w.rows);
     }

@@ -1,8 +1,10 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <optional>
+#include <string>
 #include <tuple>
 #include <vector>
 
@@ -245,12 +247,13 @@ TEST_P(MatmulCalls, RejectsMismatchedShapes) {
 
 PIE_INSTANTIATE_PER_ISA(MatmulCalls);
 
-// Weights packed at load (pack_weights) give bit for bit what the kernels compute from the file's
-// rows, alone and in batches, with row counts that leave the last group of 16 part empty; levels
-// that do not read a packed layout get no copy, and refuse one packed for another level.
+// Weights packed at load (pack_weights): results agree with the scalar reference, are bit for bit
+// the same for a row alone and in batches of every size the kernels tile differently (Q8_0: and
+// the same as from the file's rows), with row counts that leave the last group of 16 part empty.
+// Levels that do not read a packed layout get no copy, and refuse one packed for another level.
 class PackedWeightsTest : public testing::PerIsa {};
 
-TEST_P(PackedWeightsTest, GiveTheResultsOfTheFileRows) {
+TEST_P(PackedWeightsTest, AgreeWithTheReferenceAndAreBatchInvariant) {
   ThreadPool pool(2);
   bool packed_any = false;
   for (const GgmlType type : {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::F16, GgmlType::F32}) {
@@ -259,21 +262,39 @@ TEST_P(PackedWeightsTest, GiveTheResultsOfTheFileRows) {
       const std::optional<PackedWeights> packed = pack_weights(pool, t.w);
       if (!packed) continue;
       packed_any = true;
-      ASSERT_EQ(packed->matrix.layout, WeightLayout::Lanes16);
-      ASSERT_EQ(packed->matrix.rows, n);
-      for (const size_t m : {size_t{1}, size_t{9}}) {
-        const std::vector<float> x = random_vector(m * k, 21);
-        EXPECT_EQ(run_matmul(pool, packed->matrix, x, m), run_matmul(pool, t.w, x, m))
-            << model::type_name(type) << " " << n << "x" << k << ", " << m << " rows";
-        std::vector<float> y(m * n, 1.5F), y_rows(m * n, 1.5F);
-        matmul(pool, packed->matrix, x.data(), k, m, y.data(), n, /*accumulate=*/true);
-        matmul(pool, t.w, x.data(), k, m, y_rows.data(), n, /*accumulate=*/true);
-        EXPECT_EQ(y, y_rows);
+      const std::string name =
+          std::string(model::type_name(type)) + " " + std::to_string(n) + "x" + std::to_string(k);
+      ASSERT_EQ(packed->matrix.layout, WeightLayout::Lanes16) << name;
+      const size_t m = 30;  // more than one tile of inputs, and more than a few
+      const std::vector<float> x = random_vector(m * k, 21);
+      const std::vector<float> y = run_matmul(pool, packed->matrix, x, m);
+      std::vector<float> ref;
+      {
+        const IsaScope scalar(Isa::Scalar);
+        ref = run_matmul(pool, t.w, x, m);
       }
+      for (size_t i = 0; i < m; ++i) {
+        for (size_t j = 0; j < n; ++j) {
+          double bound = 0;
+          for (size_t c = 0; c < k; ++c) bound += std::fabs(x[i * k + c] * t.decoded[j * k + c]);
+          ASSERT_NEAR(y[i * n + j], ref[i * n + j], 2e-5 * bound + 1e-6) << name;
+        }
+      }
+      if (type == GgmlType::Q8_0) {
+        EXPECT_EQ(y, run_matmul(pool, t.w, x, m)) << name;
+      }
+      for (const size_t rows : {size_t{1}, size_t{5}, size_t{13}}) {
+        const std::vector<float> part(x.begin(), x.begin() + rows * k);
+        const std::vector<float> alone = run_matmul(pool, packed->matrix, part, rows);
+        ASSERT_TRUE(std::equal(alone.begin(), alone.end(), y.begin())) << name << ", " << rows;
+      }
+      std::vector<float> sum(m * n, 1.5F);
+      matmul(pool, packed->matrix, x.data(), k, m, sum.data(), n, /*accumulate=*/true);
+      for (size_t i = 0; i < m * n; ++i) ASSERT_EQ(sum[i], 1.5F + y[i]) << name;
     }
   }
   if (!packed_any) {
-    EXPECT_NE(active_isa(), Isa::Avx512) << "avx512 packs Q8_0";
+    EXPECT_NE(active_isa(), Isa::Avx512) << "avx512 packs Q8_0 and F16";
     return;
   }
   const TestWeights t = make_weights(GgmlType::Q8_0, 16, 64, 22);

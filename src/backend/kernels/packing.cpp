@@ -33,6 +33,18 @@ void pack_q8_0(ThreadPool& pool, const WeightMatrix& w, std::byte* out) {
   });
 }
 
+// F16 in Lanes16 (table.h): element k of 16 rows together; rows past the end are zero.
+void pack_f16(ThreadPool& pool, const WeightMatrix& w, std::byte* out) {
+  const uint64_t groups = (w.rows + 15) / 16;
+  pool.parallel_for(groups, [&](size_t g) {
+    auto* dst = reinterpret_cast<uint16_t*>(out) + g * w.cols * 16;
+    for (uint64_t r = 0; r < 16 && 16 * g + r < w.rows; ++r) {
+      const auto* row = reinterpret_cast<const uint16_t*>(w.data + (16 * g + r) * w.row_bytes);
+      for (uint64_t k = 0; k < w.cols; ++k) dst[16 * k + r] = row[k];
+    }
+  });
+}
+
 }  // namespace
 
 std::optional<PackedWeights> pack_weights(ThreadPool& pool, const WeightMatrix& w) {
@@ -40,8 +52,14 @@ std::optional<PackedWeights> pack_weights(ThreadPool& pool, const WeightMatrix& 
     return std::nullopt;
   }
   PackedWeights p;
-  p.bytes.resize((w.rows + 15) / 16 * (w.cols / 32) * detail::kLanes16Q8BlockBytes);
-  pack_q8_0(pool, w, p.bytes.data());
+  const uint64_t groups = (w.rows + 15) / 16;
+  if (w.type == model::GgmlType::F16) {
+    p.bytes.resize(groups * w.cols * 16 * sizeof(uint16_t));
+    pack_f16(pool, w, p.bytes.data());
+  } else {
+    p.bytes.resize(groups * (w.cols / 32) * detail::kLanes16Q8BlockBytes);
+    pack_q8_0(pool, w, p.bytes.data());
+  }
   p.matrix = w;
   p.matrix.data = p.bytes.data();
   p.matrix.row_bytes = 0;
