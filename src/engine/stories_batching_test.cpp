@@ -20,7 +20,6 @@ using protocol::ForwardPassRequest;
 using protocol::ForwardPassResponse;
 using testing::GatedBackend;
 using testing::LinkKind;
-using testing::Outcome;
 using testing::PassGate;
 using testing::ServiceHarness;
 
@@ -41,7 +40,7 @@ class Decoder {
         steps_(steps) {}
 
   // Submits the next pass; `then` runs with the outcome (on the backend link's thread).
-  void step(std::function<void(Decoder&, bool ok)> then) {
+  void step(const std::function<void(Decoder&, bool ok)>& then) {
     ForwardPassRequest r;
     r.input_tokens = {next_};
     r.input_token_positions = {length_};
@@ -169,6 +168,7 @@ TEST_P(StoriesService, SequencesBatchedTogetherGiveTheTokensTheyGiveAlone) {
   }
   const auto before = h_->service().status();
   std::vector<std::unique_ptr<Decoder>> all;
+  all.reserve(kSequences);
   for (int i = 0; i < kSequences; ++i) all.push_back(decoder(200 + i, 20 + 37 * i, kSteps));
   run_together(all, *gate_);
   for (int i = 0; i < kSequences; ++i) {
