@@ -61,10 +61,14 @@ CpuBackend::CpuBackend(std::shared_ptr<const model::ModelFile> model, CpuBackend
   if (options_.max_dist_size == 0) throw Error("max_dist_size must be at least 1");
   const model::ModelConfig& c = model_->config();
   limits_ = {c.vocab_size, options_.kv_pages, options_.kv_page_size, options_.embed_slots};
+  const uint64_t packed_mib = transformer_.packed_bytes() >> 20;
   PIE_LOG(Info) << "CPU backend: " << c.name << " (" << model::architecture_name(c.arch) << ", "
                 << c.n_layers << " layers, dim " << c.dim << "), " << pool_.size() << " threads, "
-                << kernels::isa_name(kernels::active_isa()) << " kernels, KV pool "
-                << (cache_.total_bytes() >> 20) << " MiB";
+                << kernels::isa_name(kernels::active_isa()) << " kernels"
+                << (packed_mib > 0
+                        ? " (" + std::to_string(packed_mib) + " MiB of weights repacked for them)"
+                        : std::string())
+                << ", KV pool " << (cache_.total_bytes() >> 20) << " MiB";
 }
 
 protocol::HandshakeResponse CpuBackend::handshake(const protocol::HandshakeRequest& /*request*/) {

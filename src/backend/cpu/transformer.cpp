@@ -102,6 +102,12 @@ Transformer::Transformer(const model::ModelFile& model, ThreadPool& pool)
   inv_freq_ = model::rope_inverse_frequencies(c.rope);
 }
 
+uint64_t Transformer::packed_bytes() const {
+  uint64_t total = 0;
+  for (const std::vector<std::byte>& bytes : packed_) total += bytes.size();
+  return total;
+}
+
 kernels::WeightMatrix Transformer::prepare(ThreadPool& pool, const kernels::WeightMatrix& w) {
   std::optional<kernels::PackedWeights> packed = kernels::pack_weights(pool, w);
   if (!packed) return w;

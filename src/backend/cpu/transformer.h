@@ -24,6 +24,8 @@ class Transformer {
   Transformer(const model::ModelFile& model, ThreadPool& pool);
 
   const model::ModelConfig& config() const { return config_; }
+  // Bytes of the weight matrices repacked for the kernels in use (kernels::pack_weights).
+  uint64_t packed_bytes() const;
 
   // A planned request and the batch row of its first input.
   struct Sequence {
