@@ -862,7 +862,7 @@ constexpr uint64_t kHalfChunk = 1024;  // k per panel chunk: 256 KB of floats, r
 constexpr uint64_t kHalfPrefetchBytes = 4096;
 
 // The weights of a tile's groups at element k: converted from the packed halves as they are read,
-// or from a panel of floats [group][k - k0][16].
+// or from a panel of floats [k - k0][group][16] (one stream of loads for the tile).
 struct HalfDirect {
   const uint16_t* group[kHalfGroups];
   __m512 get(int g, uint64_t k) const {
@@ -877,7 +877,9 @@ struct HalfDirect {
 struct HalfPanel {
   const float* group[kHalfGroups];
   uint64_t k0;
-  __m512 get(int g, uint64_t k) const { return _mm512_loadu_ps(group[g] + 16 * (k - k0)); }
+  __m512 get(int g, uint64_t k) const {
+    return _mm512_loadu_ps(group[g] + 16 * kHalfGroups * (k - k0));
+  }
 };
 
 template <int MR, class Weights>
@@ -973,11 +975,11 @@ void half_matmul(const MatmulArgs& a, size_t n_begin, size_t n_end) {
       HalfPanel w{{}, k0};
       for (int g = 0; g < kHalfGroups; ++g) {
         const uint16_t* src = group_of(n0, g) + 16 * k0;
-        float* dst = panel + g * kHalfChunk * 16;
+        float* dst = panel + g * 16;
         for (uint64_t i = 0; i < (k1 - k0) * 16; i += 16) {
           _mm_prefetch(reinterpret_cast<const char*>(src + i) + kHalfPrefetchBytes, _MM_HINT_T0);
           _mm512_storeu_ps(
-              dst + i,
+              dst + i * kHalfGroups,
               _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + i))));
         }
         w.group[g] = dst;
