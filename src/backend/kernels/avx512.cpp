@@ -95,7 +95,7 @@ bool uses_packed_acts(GgmlType type) {
 }
 
 bool reads_lanes16(GgmlType type) {
-  return type == GgmlType::Q8_0 || type == GgmlType::F16;
+  return type == GgmlType::Q8_0 || type == GgmlType::F16 || type == GgmlType::BF16;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -843,9 +843,9 @@ void float_matmul(const MatmulArgs& a, size_t n_begin, size_t n_end) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// F16 weights packed in the Lanes16 layout (table.h): output lanes in floats. Each output is one
-// FMA chain over k in increasing order, acc = fma(x[m][k], w[n][k], acc), whatever the tile: the
-// same for one input row (decode) as in any batch. A k-step of a tile reads the 16 weights of
+// F16 and BF16 weights packed in the Lanes16 layout (table.h): output lanes in floats. Each output
+// is one FMA chain over k in increasing order, acc = fma(x[m][k], w[n][k], acc), whatever the tile:
+// the same for one input row (decode) as in any batch. A k-step of a tile reads the 16 weights of
 // each group once and broadcasts each input once: 6 x 4 FMAs for 4 weight vectors and 6
 // broadcasts. Row lanes keep 16-lane partial sums per output, which for a long batch do not stay
 // in cache between K chunks; here the partial sums are the outputs. (Measured on a 2-core
@@ -861,8 +861,20 @@ constexpr uint64_t kHalfChunk = 1024;  // k per panel chunk: 256 KB of floats, r
 // Prefetch distance in each group's stream of weights (as kLanePrefetchBytes).
 constexpr uint64_t kHalfPrefetchBytes = 4096;
 
+// 16 packed 16-bit weights as floats (F16 or BF16; both conversions are exact).
+template <bool kBf16>
+inline __m512 halves_to_floats(const uint16_t* p) {
+  const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+  if constexpr (kBf16) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+  } else {
+    return _mm512_cvtph_ps(h);
+  }
+}
+
 // The weights of a tile's groups at element k: converted from the packed halves as they are read,
 // or from a panel of floats [k - k0][group][16] (one stream of loads for the tile).
+template <bool kBf16>
 struct HalfDirect {
   const uint16_t* group[kHalfGroups];
   __m512 get(int g, uint64_t k) const {
@@ -870,7 +882,7 @@ struct HalfDirect {
     if (k % 2 == 0) {
       _mm_prefetch(reinterpret_cast<const char*>(p) + kHalfPrefetchBytes, _MM_HINT_T0);
     }
-    return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    return halves_to_floats<kBf16>(p);
   }
 };
 
@@ -929,6 +941,7 @@ void half_tile_rows(int mr, const Weights& w, const float* const* x, uint64_t k0
   }
 }
 
+template <bool kBf16>
 void half_matmul(const MatmulArgs& a, size_t n_begin, size_t n_end) {
   const size_t m_tiles = (a.m + kHalfMR - 1) / kHalfMR;
   const auto* packed = reinterpret_cast<const uint16_t*>(a.w);
@@ -947,7 +960,7 @@ void half_matmul(const MatmulArgs& a, size_t n_begin, size_t n_end) {
   };
   if (m_tiles <= kHalfDirectTiles) {
     for (size_t n0 = n_begin; n0 < n_end; n0 += 16 * kHalfGroups) {
-      HalfDirect w{};
+      HalfDirect<kBf16> w{};
       for (int g = 0; g < kHalfGroups; ++g) w.group[g] = group_of(n0, g);
       for (size_t t = 0; t < m_tiles; ++t) {
         const size_t m0 = t * kHalfMR;
@@ -978,9 +991,7 @@ void half_matmul(const MatmulArgs& a, size_t n_begin, size_t n_end) {
         float* dst = panel + g * 16;
         for (uint64_t i = 0; i < (k1 - k0) * 16; i += 16) {
           _mm_prefetch(reinterpret_cast<const char*>(src + i) + kHalfPrefetchBytes, _MM_HINT_T0);
-          _mm512_storeu_ps(
-              dst + i * kHalfGroups,
-              _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + i))));
+          _mm512_storeu_ps(dst + i * kHalfGroups, halves_to_floats<kBf16>(src + i));
         }
         w.group[g] = dst;
       }
@@ -1022,7 +1033,10 @@ void matmul(const MatmulArgs& a, size_t n_begin, size_t n_end) {
     case GgmlType::Q6_K:
       return int_matmul<Q6_K>(a, n_begin, n_end);
     default:
-      if (a.layout == WeightLayout::Lanes16) return half_matmul(a, n_begin, n_end);
+      if (a.layout == WeightLayout::Lanes16) {
+        return a.type == GgmlType::BF16 ? half_matmul<true>(a, n_begin, n_end)
+                                        : half_matmul<false>(a, n_begin, n_end);
+      }
       return float_matmul(a, n_begin, n_end);
   }
 }

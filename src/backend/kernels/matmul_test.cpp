@@ -256,7 +256,8 @@ class PackedWeightsTest : public testing::PerIsa {};
 TEST_P(PackedWeightsTest, AgreeWithTheReferenceAndAreBatchInvariant) {
   ThreadPool pool(2);
   bool packed_any = false;
-  for (const GgmlType type : {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::F16, GgmlType::F32}) {
+  for (const GgmlType type :
+       {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::F16, GgmlType::BF16, GgmlType::F32}) {
     for (auto [n, k] : {std::pair<size_t, size_t>{13, 96}, {64, 64}, {49, 2080}, {17, 4096}}) {
       const TestWeights t = make_weights(type, n, k, 20);
       const std::optional<PackedWeights> packed = pack_weights(pool, t.w);
@@ -294,7 +295,7 @@ TEST_P(PackedWeightsTest, AgreeWithTheReferenceAndAreBatchInvariant) {
     }
   }
   if (!packed_any) {
-    EXPECT_NE(active_isa(), Isa::Avx512) << "avx512 packs Q8_0 and F16";
+    EXPECT_NE(active_isa(), Isa::Avx512) << "avx512 packs Q8_0, F16 and BF16";
     return;
   }
   const TestWeights t = make_weights(GgmlType::Q8_0, 16, 64, 22);

@@ -33,8 +33,8 @@ void pack_q8_0(ThreadPool& pool, const WeightMatrix& w, std::byte* out) {
   });
 }
 
-// F16 in Lanes16 (table.h): element k of 16 rows together; rows past the end are zero.
-void pack_f16(ThreadPool& pool, const WeightMatrix& w, std::byte* out) {
+// F16 and BF16 in Lanes16 (table.h): element k of 16 rows together; rows past the end are zero.
+void pack_halves(ThreadPool& pool, const WeightMatrix& w, std::byte* out) {
   const uint64_t groups = (w.rows + 15) / 16;
   pool.parallel_for(groups, [&](size_t g) {
     auto* dst = reinterpret_cast<uint16_t*>(out) + g * w.cols * 16;
@@ -53,9 +53,9 @@ std::optional<PackedWeights> pack_weights(ThreadPool& pool, const WeightMatrix& 
   }
   PackedWeights p;
   const uint64_t groups = (w.rows + 15) / 16;
-  if (w.type == model::GgmlType::F16) {
+  if (w.type == model::GgmlType::F16 || w.type == model::GgmlType::BF16) {
     p.bytes.resize(groups * w.cols * 16 * sizeof(uint16_t));
-    pack_f16(pool, w, p.bytes.data());
+    pack_halves(pool, w, p.bytes.data());
   } else {
     p.bytes.resize(groups * (w.cols / 32) * detail::kLanes16Q8BlockBytes);
     pack_q8_0(pool, w, p.bytes.data());

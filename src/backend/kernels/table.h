@@ -20,8 +20,8 @@ namespace pie::kernels::detail {
 // elements 4j..4j+3 of the block for each of the 16 rows (as value + 128), then the 16 rows' block
 // scales (fp16, as in the file): 544 bytes, the size of the 16 rows' blocks in the file.
 constexpr uint64_t kLanes16Q8BlockBytes = 8 * 64 + 16 * 2;
-// The Lanes16 layout of F16 weights: groups of 16 rows (the last padded with zero rows), group G
-// at w + G * k * 32, element k of a group at + k * 32: that element of each of the 16 rows.
+// The Lanes16 layout of F16 and BF16 weights: groups of 16 rows (the last padded with zero rows),
+// group G at w + G * k * 32, element k of a group at + k * 32: that element of each of the 16 rows.
 
 // y[m][n] (+)= sum_k x[m][k] * w[n][k] for the output rows n in [n_begin, n_end).
 struct MatmulArgs {
