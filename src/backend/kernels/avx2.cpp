@@ -294,13 +294,6 @@ void store_tile(const MatmulArgs& a, size_t m0, int mr, size_t n0, int nr,
   }
 }
 
-template <class T, class Blocks>
-void int_tile_rows(int mr, const Blocks& blocks, const std::byte* const* xrow, uint64_t kp,
-                   uint64_t s0, uint64_t s1, __m256 (&acc)[kIntMR][kIntNR]) {
-  if (mr == 1) return int_tile<T, 1>(blocks, xrow, kp, s0, s1, acc);
-  int_tile<T, 2>(blocks, xrow, kp, s0, s1, acc);
-}
-
 template <class T>
 void int_matmul(const MatmulArgs& a, size_t n_begin, size_t n_end) {
   constexpr size_t rb = int_row_bytes<T>();
@@ -326,7 +319,7 @@ void int_matmul(const MatmulArgs& a, size_t n_begin, size_t n_end) {
       for (auto& row : acc) {
         for (auto& v : row) v = _mm256_setzero_ps();
       }
-      int_tile_rows<T>(mr, blocks, xrow, kp, 0, steps, acc);
+      with_rows<kIntMR>(mr, [&]<int MR>() { int_tile<T, MR>(blocks, xrow, kp, 0, steps, acc); });
       store_tile(a, 0, mr, n, nr, acc);
     }
     return;
@@ -355,7 +348,7 @@ void int_matmul(const MatmulArgs& a, size_t n_begin, size_t n_end) {
         }
         const std::byte* xrow[kIntMR];
         rows_of(m0, mr, xrow);
-        int_tile_rows<T>(mr, blocks, xrow, kp, s0, s1, acc);
+        with_rows<kIntMR>(mr, [&]<int MR>() { int_tile<T, MR>(blocks, xrow, kp, s0, s1, acc); });
         if (s1 == steps) {
           store_tile(a, m0, mr, n, nr, acc);
         } else {
@@ -437,19 +430,6 @@ void float_tile(const Rows& w, const float* const* x, uint64_t k0, uint64_t k1,
   }
 }
 
-template <class Rows>
-void float_tile_rows(int mr, const Rows& w, const float* const* x, uint64_t k0, uint64_t k1,
-                     __m256 (&acc)[kFloatMR][kFloatNR]) {
-  switch (mr) {
-    case 1:
-      return float_tile<1>(w, x, k0, k1, acc);
-    case 2:
-      return float_tile<2>(w, x, k0, k1, acc);
-    default:
-      return float_tile<3>(w, x, k0, k1, acc);
-  }
-}
-
 void float_matmul(const MatmulArgs& a, size_t n_begin, size_t n_end) {
   const size_t elem = a.type == GgmlType::F32 ? 4 : 2;
   const size_t m_tiles = (a.m + kFloatMR - 1) / kFloatMR;
@@ -470,7 +450,7 @@ void float_matmul(const MatmulArgs& a, size_t n_begin, size_t n_end) {
       for (auto& row : acc) {
         for (auto& v : row) v = _mm256_setzero_ps();
       }
-      float_tile_rows(mr, rows, x, 0, a.k, acc);
+      with_rows<kFloatMR>(mr, [&]<int MR>() { float_tile<MR>(rows, x, 0, a.k, acc); });
       store_tile(a, 0, mr, n, nr, acc);
     }
     return;
@@ -517,7 +497,7 @@ void float_matmul(const MatmulArgs& a, size_t n_begin, size_t n_end) {
         }
         const float* x[kFloatMR];
         rows_of(m0, mr, x);
-        float_tile_rows(mr, w, x, k0, k1, acc);
+        with_rows<kFloatMR>(mr, [&]<int MR>() { float_tile<MR>(w, x, k0, k1, acc); });
         if (c + 1 == chunks) {
           store_tile(a, m0, mr, n, nr, acc);
         } else {

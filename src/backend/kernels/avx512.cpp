@@ -292,21 +292,6 @@ void store_tile(const MatmulArgs& a, size_t m0, int mr, size_t n0, int nr,
   }
 }
 
-template <class T, class Blocks>
-void int_tile_rows(int mr, const Blocks& blocks, const std::byte* const* xrow, uint64_t kp,
-                   uint64_t s0, uint64_t s1, __m512 (&acc)[kIntMR][kIntNR]) {
-  switch (mr) {
-    case 1:
-      return int_tile<T, 1>(blocks, xrow, kp, s0, s1, acc);
-    case 2:
-      return int_tile<T, 2>(blocks, xrow, kp, s0, s1, acc);
-    case 3:
-      return int_tile<T, 3>(blocks, xrow, kp, s0, s1, acc);
-    default:
-      return int_tile<T, 4>(blocks, xrow, kp, s0, s1, acc);
-  }
-}
-
 template <class T>
 void int_matmul(const MatmulArgs& a, size_t n_begin, size_t n_end) {
   constexpr size_t rb = int_row_bytes<T>();
@@ -331,7 +316,7 @@ void int_matmul(const MatmulArgs& a, size_t n_begin, size_t n_end) {
       for (auto& row : acc) {
         for (auto& v : row) v = _mm512_setzero_ps();
       }
-      int_tile_rows<T>(mr, blocks, xrow, kp, 0, steps, acc);
+      with_rows<kIntMR>(mr, [&]<int MR>() { int_tile<T, MR>(blocks, xrow, kp, 0, steps, acc); });
       store_tile(a, 0, mr, n, nr, acc);
     }
     return;
@@ -360,7 +345,7 @@ void int_matmul(const MatmulArgs& a, size_t n_begin, size_t n_end) {
         }
         const std::byte* xrow[kIntMR];
         rows_of(m0, mr, xrow);
-        int_tile_rows<T>(mr, blocks, xrow, kp, s0, s1, acc);
+        with_rows<kIntMR>(mr, [&]<int MR>() { int_tile<T, MR>(blocks, xrow, kp, s0, s1, acc); });
         if (s1 == steps) {
           store_tile(a, m0, mr, n, nr, acc);
         } else {
@@ -559,20 +544,6 @@ void lane_tile(const LaneBlocks& blocks, const std::byte* const* xrow, uint64_t 
   }
 }
 
-void lane_tile_rows(int mr, const LaneBlocks& panel, const std::byte* const* xrow, uint64_t kp,
-                    int shift, uint64_t b0, uint64_t b1, __m512 (&acc)[kLaneMR][kLaneGroups]) {
-  switch (mr) {
-    case 1:
-      return lane_tile<1>(panel, xrow, kp, shift, b0, b1, acc);
-    case 2:
-      return lane_tile<2>(panel, xrow, kp, shift, b0, b1, acc);
-    case 3:
-      return lane_tile<3>(panel, xrow, kp, shift, b0, b1, acc);
-    default:
-      return lane_tile<4>(panel, xrow, kp, shift, b0, b1, acc);
-  }
-}
-
 // Writes outputs [n0, min(n0 + 32, n_end)) of rows m0 .. m0 + mr - 1.
 template <int MR_ALLOC, int GROUPS>
 void store_lane_tile(const MatmulArgs& a, size_t m0, int mr, size_t n0, size_t n_end,
@@ -631,7 +602,8 @@ void lane_matmul(const MatmulArgs& a, size_t n_begin, size_t n_end) {
         for (int m = 0; m < kLaneMR; ++m) {
           xrow[m] = a.packed_x + (m0 + (m < mr ? m : 0)) * a.packed_x_row_bytes;
         }
-        lane_tile_rows(mr, blocks_of_tile, xrow, kp, T::kShift, b0, b1, acc);
+        with_rows<kLaneMR>(
+            mr, [&]<int MR>() { lane_tile<MR>(blocks_of_tile, xrow, kp, T::kShift, b0, b1, acc); });
         if (b1 == blocks) {
           store_lane_tile(a, m0, mr, n0, n_end, acc);
         } else {
@@ -732,21 +704,6 @@ void float_tile(const Rows& w, const float* const* x, uint64_t k0, uint64_t k1,
   }
 }
 
-template <class Rows>
-void float_tile_rows(int mr, const Rows& w, const float* const* x, uint64_t k0, uint64_t k1,
-                     __m512 (&acc)[kFloatMR][kFloatNR]) {
-  switch (mr) {
-    case 1:
-      return float_tile<1>(w, x, k0, k1, acc);
-    case 2:
-      return float_tile<2>(w, x, k0, k1, acc);
-    case 3:
-      return float_tile<3>(w, x, k0, k1, acc);
-    default:
-      return float_tile<4>(w, x, k0, k1, acc);
-  }
-}
-
 inline void convert_to_f32(GgmlType type, const std::byte* src, float* dst, uint64_t n) {
   for (uint64_t i = 0; i < n; i += 16) {
     const __mmask16 mask = tail_mask(n - i);
@@ -778,7 +735,7 @@ void float_matmul(const MatmulArgs& a, size_t n_begin, size_t n_end) {
         for (auto& row : acc) {
           for (auto& v : row) v = _mm512_setzero_ps();
         }
-        float_tile_rows(mr, rows, x, 0, a.k, acc);
+        with_rows<kFloatMR>(mr, [&]<int MR>() { float_tile<MR>(rows, x, 0, a.k, acc); });
         store_tile(a, m0, mr, n, nr, acc);
       }
     }
@@ -829,7 +786,7 @@ void float_matmul(const MatmulArgs& a, size_t n_begin, size_t n_end) {
         }
         const float* x[kFloatMR];
         rows_of(m0, mr, x);
-        float_tile_rows(mr, w, x, k0, k1, acc);
+        with_rows<kFloatMR>(mr, [&]<int MR>() { float_tile<MR>(w, x, k0, k1, acc); });
         if (c + 1 == chunks) {
           store_tile(a, m0, mr, n, nr, acc);
         } else {
@@ -922,25 +879,6 @@ void half_tile(const Weights& w, const float* const* x, uint64_t k0, uint64_t k1
   }
 }
 
-template <class Weights>
-void half_tile_rows(int mr, const Weights& w, const float* const* x, uint64_t k0, uint64_t k1,
-                    __m512 (&acc)[kHalfMR][kHalfGroups]) {
-  switch (mr) {
-    case 1:
-      return half_tile<1>(w, x, k0, k1, acc);
-    case 2:
-      return half_tile<2>(w, x, k0, k1, acc);
-    case 3:
-      return half_tile<3>(w, x, k0, k1, acc);
-    case 4:
-      return half_tile<4>(w, x, k0, k1, acc);
-    case 5:
-      return half_tile<5>(w, x, k0, k1, acc);
-    default:
-      return half_tile<6>(w, x, k0, k1, acc);
-  }
-}
-
 template <bool kBf16>
 void half_matmul(const MatmulArgs& a, size_t n_begin, size_t n_end) {
   const size_t m_tiles = (a.m + kHalfMR - 1) / kHalfMR;
@@ -969,7 +907,7 @@ void half_matmul(const MatmulArgs& a, size_t n_begin, size_t n_end) {
         rows_of(m0, mr, x);
         __m512 acc[kHalfMR][kHalfGroups];
         zero(acc);
-        half_tile_rows(mr, w, x, 0, a.k, acc);
+        with_rows<kHalfMR>(mr, [&]<int MR>() { half_tile<MR>(w, x, 0, a.k, acc); });
         store_lane_tile(a, m0, mr, n0, n_end, acc);
       }
     }
@@ -1009,7 +947,7 @@ void half_matmul(const MatmulArgs& a, size_t n_begin, size_t n_end) {
         }
         const float* x[kHalfMR];
         rows_of(m0, mr, x);
-        half_tile_rows(mr, w, x, k0, k1, acc);
+        with_rows<kHalfMR>(mr, [&]<int MR>() { half_tile<MR>(w, x, k0, k1, acc); });
         if (c + 1 == chunks) {
           store_lane_tile(a, m0, mr, n0, n_end, acc);
         } else {

@@ -96,6 +96,17 @@ struct KernelTable {
   void (*attention)(const AttentionArgs& args);
 };
 
+// Calls f.template operator()<R>() with R = rows, clamped to [1, kMax]: the per-ISA tiles take
+// their number of input rows as a template argument, so that their accumulators are fixed-size
+// locals, and this picks the instantiation for a tile's row count.
+template <int kMax, class F>
+inline void with_rows(int rows, F&& f) {
+  if constexpr (kMax > 1) {
+    if (rows < kMax) return with_rows<kMax - 1>(rows, static_cast<F&&>(f));
+  }
+  f.template operator()<kMax>();
+}
+
 const KernelTable& scalar_table();
 // The table of the level in use (active_isa()).
 const KernelTable& active_table();
