@@ -544,7 +544,7 @@ void lane_tile(const LaneBlocks& blocks, const std::byte* const* xrow, uint64_t 
   }
 }
 
-// Writes outputs [n0, min(n0 + 32, n_end)) of rows m0 .. m0 + mr - 1.
+// Writes outputs [n0, min(n0 + 16 * GROUPS, n_end)) of rows m0 .. m0 + mr - 1.
 template <int MR_ALLOC, int GROUPS>
 void store_lane_tile(const MatmulArgs& a, size_t m0, int mr, size_t n0, size_t n_end,
                      const __m512 (&acc)[MR_ALLOC][GROUPS]) {
