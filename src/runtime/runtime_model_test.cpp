@@ -7,6 +7,7 @@
 #include <fstream>
 #include <iterator>
 
+#include "backend/chat/chat.h"
 #include "common/blake3.h"
 #include "engine/model_registry.h"
 #include "engine/testing/fake_backend.h"
@@ -39,6 +40,7 @@ class ModelTest : public ::testing::Test {
     registry_ = std::make_unique<engine::ModelRegistry>(options);
     FakeBackendOptions fake_options;
     fake_options.record_requests = true;
+    fake_options.prompt_template = prompt_template_;
     auto fake = std::make_unique<FakeBackend>(fake_options);
     fake_ = fake.get();
     registry_->add_local(std::move(fake));
@@ -65,6 +67,7 @@ class ModelTest : public ::testing::Test {
   std::string status(const std::string& key) { return runtime_->model_status().at(key); }
   std::string free_pages() { return status("fake.resource.0.available"); }
 
+  std::string prompt_template_;  // of the first model, "fake"
   FakeBackend* fake_ = nullptr;
   std::unique_ptr<engine::ModelRegistry> registry_;
   std::unique_ptr<Runtime> runtime_;
@@ -81,6 +84,47 @@ TEST_F(ModelTest, ModelsAndTheirInfo) {
   // The fake model has no prompt template and no stop tokens.
   EXPECT_EQ(end.message,
             "fake,other|fake,other||fake|deterministic test model|fake|4|0|1|1|none||");
+}
+
+// Chat rendering (pie::ChatFormatter, the engine's template engine behind one host call): the
+// conversation crosses JSON with quotes, a backslash and a newline, and comes back as the
+// template renders it; the generation prompt is added on request; a model without a template
+// says so.
+TEST_F(ModelTest, ChatIsRenderedWithTheModelsTemplate) {
+  auto end = run({"chat", "prompt"});
+  EXPECT_EQ(end.code, TerminationCode::Exception);
+  EXPECT_TRUE(contains(end.message, "model fake has no chat template")) << end.message;
+
+  prompt_template_ =
+      "{{ bos_token }}{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}<|end|>"
+      "{% endfor %}{% if add_generation_prompt %}<|assistant|>{% endif %}";
+  start(engine::OutOfResourcesPolicy::Kill);
+  const std::string turns = "<|system|>Be brief.<|end|><|user|>Say \"hi\" \\ then\nstop.<|end|>";
+  end = run({"chat", "prompt"});
+  ASSERT_EQ(end.code, TerminationCode::Normal) << end.message;
+  EXPECT_EQ(end.message, turns + "<|assistant|>");
+  end = run({"chat"});
+  ASSERT_EQ(end.code, TerminationCode::Normal) << end.message;
+  EXPECT_EQ(end.message, turns);
+}
+
+// The same through Qwen3's own template (from its tokenizer_config.json), against the template
+// engine called directly.
+TEST_F(ModelTest, ChatIsRenderedWithARealTemplate) {
+  PIE_REQUIRE_SHARED(config, "tokenizers/qwen3/tokenizer_config.json");
+  prompt_template_ = chat::Value::parse_json(read_file(config)).get("chat_template").as_string();
+  start(engine::OutOfResourcesPolicy::Kill);
+  const std::vector<chat::ChatMessage> messages = {
+      {"system", "Be brief.", std::nullopt, {}},
+      {"user", "Say \"hi\" \\ then\nstop.", std::nullopt, {}}};
+  chat::ChatOptions options;
+  options.add_generation_prompt = true;
+  const std::string expected =
+      chat::render_chat(chat::Template(prompt_template_), messages, options);
+  ASSERT_TRUE(contains(expected, "<|im_start|>user\nSay \"hi\"")) << expected;
+  const auto end = run({"chat", "prompt"});
+  ASSERT_EQ(end.code, TerminationCode::Normal) << end.message;
+  EXPECT_EQ(end.message, expected);
 }
 
 TEST_F(ModelTest, BuilderCallsReachTheBackendTranslated) {

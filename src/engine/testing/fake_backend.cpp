@@ -23,6 +23,7 @@ protocol::HandshakeResponse FakeBackend::handshake(const protocol::HandshakeRequ
   h.kv_page_size = options_.page_size;
   h.resources = options_.capacities;
   h.max_dist_size = options_.max_dist_size;
+  h.prompt_template = options_.prompt_template;
   return h;
 }
 

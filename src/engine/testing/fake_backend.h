@@ -26,6 +26,7 @@ struct FakeBackendOptions {
   uint32_t vocab = 1000;
   std::optional<uint32_t> max_dist_size = 8;
   bool record_requests = false;  // keep every forward-pass request (see requests())
+  std::string prompt_template;   // the chat template of the handshake (none: empty)
 };
 
 // What a batch looked like.

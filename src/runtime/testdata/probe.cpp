@@ -183,6 +183,15 @@ pie::Result<std::string> models(const Args&) {
          join(m.stop_tokens());
 }
 
+// A conversation rendered with the first model's chat template; "prompt" adds the generation
+// prompt. Quotes, a backslash and a newline in the content cross the JSON the engine takes.
+pie::Result<std::string> chat(const Args& args) {
+  const std::vector<pie::ChatMessage> messages = {{"system", "Be brief."},
+                                                  {"user", "Say \"hi\" \\ then\nstop."}};
+  const bool prompt = args.size() > 1 && args[1] == "prompt";
+  return pie::ChatFormatter::render(pie::Model::first(), messages, prompt, true);
+}
+
 // Allocates N pages; with "hold", then waits for a message: a number of pages to allocate more.
 pie::Result<std::string> alloc(const Args& args) {
   pie::Queue q = pie::Model::first().create_queue();
@@ -518,6 +527,7 @@ PIE_MAIN(args) {
   if (s == "identity") return identity(args);
   if (s == "http") return http(args);
   if (s == "models") return models(args);
+  if (s == "chat") return chat(args);
   if (s == "alloc") return alloc(args);
   if (s == "dealloc") return dealloc(args);
   if (s == "hold_embeds") return hold_embeds(args);
