@@ -61,12 +61,13 @@ struct ActMeta {
   int32_t pad;
 };
 
-size_t packed_act_bytes(uint64_t k) {
+// Only Int8Blocks reaches the packing: act_format gives no other packed format here.
+size_t packed_act_bytes(ActFormat /*format*/, uint64_t k) {
   const uint64_t kp = round_up(k, kStep);
   return kp + kp / kStep * sizeof(ActMeta);
 }
 
-void pack_acts(const float* x, uint64_t k, std::byte* out) {
+void pack_acts(ActFormat /*format*/, const float* x, uint64_t k, std::byte* out) {
   const uint64_t kp = round_up(k, kStep);
   auto* q = reinterpret_cast<int8_t*>(out);
   auto* meta = reinterpret_cast<ActMeta*>(out + kp);
@@ -97,9 +98,10 @@ void pack_acts(const float* x, uint64_t k, std::byte* out) {
   }
 }
 
-bool uses_packed_acts(GgmlType type) {
-  return type == GgmlType::Q8_0 || type == GgmlType::Q4_0 || type == GgmlType::Q4_K ||
-         type == GgmlType::Q6_K;
+ActFormat act_format(GgmlType type, WeightLayout /*layout*/) {
+  const bool quantised = type == GgmlType::Q8_0 || type == GgmlType::Q4_0 ||
+                         type == GgmlType::Q4_K || type == GgmlType::Q6_K;
+  return quantised ? ActFormat::Int8Blocks : ActFormat::Floats;
 }
 
 bool reads_lanes16(GgmlType /*type*/) {
@@ -725,9 +727,9 @@ void attention(const AttentionArgs& a) {
 
 const KernelTable& avx2_table() {
   static const KernelTable table{
+      .act_format = avx2::act_format,
       .packed_act_bytes = avx2::packed_act_bytes,
       .pack_acts = avx2::pack_acts,
-      .uses_packed_acts = avx2::uses_packed_acts,
       .reads_lanes16 = avx2::reads_lanes16,
       .matmul = avx2::matmul,
       .rmsnorm = avx2::rmsnorm,

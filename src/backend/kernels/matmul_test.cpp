@@ -250,7 +250,8 @@ PIE_INSTANTIATE_PER_ISA(MatmulCalls);
 // Weights packed at load (pack_weights): results agree with the scalar reference, are bit for bit
 // the same for a row alone and in batches of every size the kernels tile differently (Q8_0: and
 // the same as from the file's rows), with row counts that leave the last group of 16 part empty.
-// Levels that do not read a packed layout get no copy, and refuse one packed for another level.
+// Levels that do not read a packed layout get no copy, and refuse one packed for another level;
+// avx512 and amx share theirs.
 class PackedWeightsTest : public testing::PerIsa {};
 
 TEST_P(PackedWeightsTest, AgreeWithTheReferenceAndAreBatchInvariant) {
@@ -266,9 +267,14 @@ TEST_P(PackedWeightsTest, AgreeWithTheReferenceAndAreBatchInvariant) {
       const std::string name =
           std::string(model::type_name(type)) + " " + std::to_string(n) + "x" + std::to_string(k);
       ASSERT_EQ(packed->matrix.layout, WeightLayout::Lanes16) << name;
-      const size_t m = 30;  // more than one tile of inputs, and more than a few
+      // Over a hundred rows: more than one block of row tiles for amx, with a last block of
+      // 22 rows (an overlapping tile) after 128 rows (four pairs of tiles).
+      const size_t m = 150;
       const std::vector<float> x = random_vector(m * k, 21);
       const std::vector<float> y = run_matmul(pool, packed->matrix, x, m);
+      // Float weights: only float rounding of the sums (amx: of products of bf16 pieces, which
+      // would miss this bound by far if one of them were left out). Quantised: the activations'.
+      const double tolerance = quantised(type) ? 2e-5 : 5e-7;
       std::vector<float> ref;
       {
         const IsaScope scalar(Isa::Scalar);
@@ -278,16 +284,18 @@ TEST_P(PackedWeightsTest, AgreeWithTheReferenceAndAreBatchInvariant) {
         for (size_t j = 0; j < n; ++j) {
           double bound = 0;
           for (size_t c = 0; c < k; ++c) bound += std::fabs(x[i * k + c] * t.decoded[j * k + c]);
-          ASSERT_NEAR(y[i * n + j], ref[i * n + j], 2e-5 * bound + 1e-6) << name;
+          ASSERT_NEAR(y[i * n + j], ref[i * n + j], tolerance * bound + 1e-7) << name;
         }
       }
       if (type == GgmlType::Q8_0) {
         EXPECT_EQ(y, run_matmul(pool, t.w, x, m)) << name;
       }
-      for (const size_t rows : {size_t{1}, size_t{5}, size_t{13}}) {
-        const std::vector<float> part(x.begin(), x.begin() + rows * k);
+      for (const auto [first, rows] :
+           {std::pair<size_t, size_t>{0, 1}, {0, 5}, {0, 13}, {37, 1}, {37, 23}, {100, 50}}) {
+        const std::vector<float> part(x.begin() + first * k, x.begin() + (first + rows) * k);
         const std::vector<float> alone = run_matmul(pool, packed->matrix, part, rows);
-        ASSERT_TRUE(std::equal(alone.begin(), alone.end(), y.begin())) << name << ", " << rows;
+        ASSERT_TRUE(std::equal(alone.begin(), alone.end(), y.begin() + first * n))
+            << name << ", rows " << first << " + " << rows;
       }
       std::vector<float> sum(m * n, 1.5F);
       matmul(pool, packed->matrix, x.data(), k, m, sum.data(), n, /*accumulate=*/true);
@@ -295,15 +303,21 @@ TEST_P(PackedWeightsTest, AgreeWithTheReferenceAndAreBatchInvariant) {
     }
   }
   if (!packed_any) {
-    EXPECT_NE(active_isa(), Isa::Avx512) << "avx512 packs Q8_0, F16 and BF16";
+    EXPECT_LT(active_isa(), Isa::Avx512) << "avx512 and amx pack Q8_0, F16 and BF16";
     return;
   }
   const TestWeights t = make_weights(GgmlType::Q8_0, 16, 64, 22);
   const std::optional<PackedWeights> packed = pack_weights(pool, t.w);
   std::vector<float> x(64, 1.0F), y(16);
+  const std::vector<float> here = run_matmul(pool, packed->matrix, x, 1);
   for (Isa other : available_isas()) {
     if (other == active_isa()) continue;
     const IsaScope scope(other);
+    if (other >= Isa::Avx512) {  // avx512 and amx read the same layouts
+      EXPECT_TRUE(pack_weights(pool, t.w).has_value()) << isa_name(other);
+      EXPECT_EQ(run_matmul(pool, packed->matrix, x, 1), here) << isa_name(other);
+      continue;
+    }
     EXPECT_FALSE(pack_weights(pool, t.w).has_value()) << isa_name(other);
     EXPECT_THROW(matmul(pool, packed->matrix, x.data(), 64, 1, y.data(), 16), Error)
         << isa_name(other);

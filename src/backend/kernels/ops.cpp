@@ -24,7 +24,7 @@ std::byte* thread_scratch(unsigned slot, size_t bytes) {
     std::unique_ptr<std::byte, decltype(&std::free)> data{nullptr, &std::free};
     size_t size = 0;
   };
-  constexpr unsigned kSlots = 4;
+  constexpr unsigned kSlots = 5;
   thread_local Buffer buffers[kSlots];
   Buffer& b = buffers[slot % kSlots];
   if (b.size < bytes) {
@@ -39,6 +39,8 @@ std::byte* thread_scratch(unsigned slot, size_t bytes) {
 
 const KernelTable& active_table() {
   switch (active_isa()) {
+    case Isa::Amx:
+      return amx_table();
     case Isa::Avx512:
       return avx512_table();
     case Isa::Avx2:
@@ -53,9 +55,10 @@ const KernelTable& active_table() {
 
 namespace {
 
-// Scratch slots: 0 and 1 belong to the per-ISA matmul (every thread), 2 to the packed activations
-// of a matmul call (calling thread), 3 to attention scores (every thread).
-constexpr unsigned kPackedActsSlot = 2;
+// Scratch slots: 0 and 1 belong to the per-ISA matmul (every thread), 2 and 4 to the packed
+// activations of a matmul call (calling thread; by ActFormat), 3 to attention scores (every
+// thread).
+constexpr unsigned kPackedActsSlots[detail::kActFormats] = {/*floats: none*/ 0, 2, 4};
 constexpr unsigned kAttentionSlot = 3;
 
 // Splits `rows` rows into about 8 pieces per thread (for balance when a core is busy elsewhere),
@@ -109,11 +112,11 @@ void matmul(ThreadPool& pool, const float* x, size_t ldx, size_t rows,
   if (rows == 0 || outputs.empty()) return;
   const detail::KernelTable& t = detail::active_table();
   const uint64_t k = outputs[0].w->cols;
-  bool need_packed = false;
+  bool needs[detail::kActFormats] = {};
   for (const MatmulOutput& o : outputs) {
     if (o.w->cols != k) throw Error("matmul: outputs sharing an input must have equal row lengths");
     if (o.ldy < o.w->rows) throw Error("matmul: output stride shorter than the output row");
-    need_packed = need_packed || t.uses_packed_acts(o.w->type);
+    needs[static_cast<unsigned>(t.act_format(o.w->type, o.w->layout))] = true;
     if (o.w->layout != WeightLayout::Rows && !t.reads_lanes16(o.w->type)) {
       throw Error(std::string("matmul: these weights were packed for another instruction-set "
                               "level than the one in use (") +
@@ -122,15 +125,20 @@ void matmul(ThreadPool& pool, const float* x, size_t ldx, size_t rows,
   }
   if (ldx < k) throw Error("matmul: input stride shorter than the input row");
 
-  std::byte* packed = nullptr;
-  size_t packed_row_bytes = 0;
-  if (need_packed) {
-    if (k % 32 != 0)
+  // The inputs in each packed form some output reads, each packed once for all of them.
+  std::byte* packed[detail::kActFormats] = {};
+  size_t packed_row_bytes[detail::kActFormats] = {};
+  for (unsigned f = 1; f < detail::kActFormats; ++f) {
+    if (!needs[f]) continue;
+    const auto format = static_cast<detail::ActFormat>(f);
+    if (format == detail::ActFormat::Int8Blocks && k % 32 != 0)
       throw Error("matmul: quantised weights need rows of a multiple of 32 elements");
-    packed_row_bytes = (t.packed_act_bytes(k) + 63) / 64 * 64;
-    packed = detail::thread_scratch(kPackedActsSlot, rows * packed_row_bytes);
-    pool.parallel_for(
-        rows, [&](size_t r) { t.pack_acts(x + r * ldx, k, packed + r * packed_row_bytes); });
+    packed_row_bytes[f] = (t.packed_act_bytes(format, k) + 63) / 64 * 64;
+    packed[f] = detail::thread_scratch(kPackedActsSlots[f], rows * packed_row_bytes[f]);
+    std::byte* out = packed[f];
+    const size_t row_bytes = packed_row_bytes[f];
+    pool.parallel_for(rows,
+                      [&](size_t r) { t.pack_acts(format, x + r * ldx, k, out + r * row_bytes); });
   }
 
   struct Task {
@@ -158,8 +166,9 @@ void matmul(ThreadPool& pool, const float* x, size_t ldx, size_t rows,
     a.k = k;
     a.x = x;
     a.ldx = ldx;
-    a.packed_x = packed;
-    a.packed_x_row_bytes = packed_row_bytes;
+    const auto format = static_cast<unsigned>(t.act_format(o.w->type, o.w->layout));
+    a.packed_x = packed[format];
+    a.packed_x_row_bytes = packed_row_bytes[format];
     a.m = rows;
     a.y = o.y;
     a.ldy = o.ldy;

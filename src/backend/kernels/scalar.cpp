@@ -15,11 +15,12 @@ using model::GgmlType;
 // Packed activation row: k int8 values, then one float scale per block of 32.
 constexpr uint64_t kActBlock = 32;
 
-size_t packed_act_bytes(uint64_t k) {
+// Only Int8Blocks reaches the packing: act_format gives no other packed format here.
+size_t packed_act_bytes(ActFormat /*format*/, uint64_t k) {
   return k + k / kActBlock * sizeof(float);
 }
 
-void pack_acts(const float* x, uint64_t k, std::byte* out) {
+void pack_acts(ActFormat /*format*/, const float* x, uint64_t k, std::byte* out) {
   auto* q = reinterpret_cast<int8_t*>(out);
   auto* d = reinterpret_cast<float*>(out + k);
   for (uint64_t b = 0; b < k / kActBlock; ++b) {
@@ -35,9 +36,10 @@ void pack_acts(const float* x, uint64_t k, std::byte* out) {
   }
 }
 
-bool uses_packed_acts(GgmlType type) {
-  return type == GgmlType::Q8_0 || type == GgmlType::Q4_0 || type == GgmlType::Q4_K ||
-         type == GgmlType::Q6_K;
+ActFormat act_format(GgmlType type, WeightLayout /*layout*/) {
+  const bool quantised = type == GgmlType::Q8_0 || type == GgmlType::Q4_0 ||
+                         type == GgmlType::Q4_K || type == GgmlType::Q6_K;
+  return quantised ? ActFormat::Int8Blocks : ActFormat::Floats;
 }
 
 bool reads_lanes16(GgmlType /*type*/) {
@@ -127,7 +129,7 @@ double dot_quantized(GgmlType type, const std::byte* w, const std::byte* act, ui
 }
 
 void matmul(const MatmulArgs& a, size_t n_begin, size_t n_end) {
-  const bool packed = uses_packed_acts(a.type);
+  const bool packed = act_format(a.type, a.layout) == ActFormat::Int8Blocks;
   std::vector<float> row(packed ? 0 : a.k);
   for (size_t n = n_begin; n < n_end; ++n) {
     const std::byte* w = a.w + n * a.w_row_bytes;
@@ -238,9 +240,9 @@ void attention(const AttentionArgs& a) {
 
 const KernelTable& scalar_table() {
   static const KernelTable table{
+      .act_format = act_format,
       .packed_act_bytes = packed_act_bytes,
       .pack_acts = pack_acts,
-      .uses_packed_acts = uses_packed_acts,
       .reads_lanes16 = reads_lanes16,
       .matmul = matmul,
       .rmsnorm = rmsnorm,

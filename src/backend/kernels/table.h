@@ -23,6 +23,14 @@ constexpr uint64_t kLanes16Q8BlockBytes = 8 * 64 + 16 * 2;
 // The Lanes16 layout of F16 and BF16 weights: groups of 16 rows (the last padded with zero rows),
 // group G at w + G * k * 32, element k of a group at + k * 32: that element of each of the 16 rows.
 
+// How a matmul reads its input rows: as the floats, or packed once per call by pack_acts.
+enum class ActFormat : uint8_t {
+  Floats,
+  Int8Blocks,  // quantised weight types: int8 in blocks of 32 with their scales (per level)
+  Bf16Pieces,  // tile unit (amx): each row as three bf16 rows hi, mid, lo with hi + mid + lo == x
+};
+constexpr unsigned kActFormats = 3;
+
 // y[m][n] (+)= sum_k x[m][k] * w[n][k] for the output rows n in [n_begin, n_end).
 struct MatmulArgs {
   model::GgmlType type;  // of the weights
@@ -30,7 +38,7 @@ struct MatmulArgs {
   const std::byte* w;  // rows layout: row n starts at w + n * w_row_bytes
   uint64_t w_row_bytes;
   uint64_t k;  // row length
-  // Inputs: float rows (float weight types), or activations packed by pack_acts (integer path).
+  // Inputs: the float rows, and the rows packed by pack_acts in this output's act_format.
   const float* x;
   size_t ldx;
   const std::byte* packed_x;
@@ -72,12 +80,12 @@ struct AttentionArgs {
 };
 
 struct KernelTable {
-  // Integer path (quantised weight types): bytes of one packed activation row of length k (a
-  // multiple of 32), and the packing of a row of k floats.
-  size_t (*packed_act_bytes)(uint64_t k);
-  void (*pack_acts)(const float* x, uint64_t k, std::byte* out);
-  // Whether `type` goes through pack_acts (otherwise x is read as floats).
-  bool (*uses_packed_acts)(model::GgmlType type);
+  // The form in which matmul reads the inputs of these weights; for a format other than Floats,
+  // the bytes of one packed row of length k (Int8Blocks: k a multiple of 32), and the packing of a
+  // row of k floats.
+  ActFormat (*act_format)(model::GgmlType type, WeightLayout layout);
+  size_t (*packed_act_bytes)(ActFormat format, uint64_t k);
+  void (*pack_acts)(ActFormat format, const float* x, uint64_t k, std::byte* out);
   // Whether matmul reads `type` in the Lanes16 layout (pack_weights produces it only then). With
   // Lanes16, n_begin is a multiple of 16.
   bool (*reads_lanes16)(model::GgmlType type);
@@ -112,6 +120,7 @@ const KernelTable& scalar_table();
 const KernelTable& active_table();
 const KernelTable& avx2_table();
 const KernelTable& avx512_table();
+const KernelTable& amx_table();
 
 // A per-thread buffer of at least `bytes` bytes, 64-byte aligned, reused across calls (never
 // shrinks). `slot` picks one of a few independent buffers.
