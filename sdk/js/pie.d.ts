@@ -52,6 +52,7 @@ declare module "pie" {
     readonly serviceId: number;
     readonly kvPageSize: number;
     createQueue(): Queue;
+    createContext(): Context;
     tokenizer(): Tokenizer;
     /** The conversation rendered with the model's chat template (on the engine); throws when the
      * model has none. */
@@ -117,6 +118,66 @@ declare module "pie" {
     tokenize(text: string): number[];
     detokenize(ids: number[]): string;
     vocabulary(): [number, Uint8Array][];
+  }
+
+  /** How the next token is chosen (on the engine); temperature 0 is greedy. */
+  export class Sampler {
+    readonly kind: number;
+    readonly temperature: number;
+    readonly k: number;
+    readonly p: number;
+    readonly minP: number;
+    static greedy(): Sampler;
+    static multinomial(temperature: number): Sampler;
+    static topK(temperature: number, k: number): Sampler;
+    static topP(temperature: number, p: number): Sampler;
+    static minP(temperature: number, minP: number): Sampler;
+    static topKTopP(temperature: number, k: number, p: number): Sampler;
+  }
+
+  /** When generation ends: whichever comes first. */
+  export interface StopCondition {
+    /** Default 256. */
+    maxTokens?: number;
+    /** Stop at the model's stop strings (its end-of-turn tokens); default true. */
+    modelStopTokens?: boolean;
+    /** Further strings that end generation; the text returned stops before them. */
+    stopStrings?: string[];
+  }
+
+  /** One token sequence on a model, with its KV pages; every token attends to every earlier one.
+   * Forks share full pages; close() frees the pages no fork still holds. */
+  export class Context {
+    constructor(model: Model);
+    readonly model: Model;
+    readonly tokenizer: Tokenizer;
+    readonly queue: Queue;
+    /** Every token of the sequence, computed or pending. */
+    readonly tokenIds: number[];
+    readonly pendingTokenIds: number[];
+    readonly text: string;
+    readonly kvPageCount: number;
+    readonly pageSize: number;
+    readonly forwardPasses: number;
+    fill(text: string): void;
+    fillTokens(ids: number[]): void;
+    fillToken(id: number): void;
+    /** Chat turns with the model's template ("role: content" lines when it has none); fillUser
+     * adds the generation prompt. */
+    fillSystem(text: string): void;
+    fillUser(text: string): void;
+    fillAssistant(text: string): void;
+    /** Computes the pending tokens (no output). */
+    flush(): Promise<void>;
+    /** Computes the pending tokens and returns the next token (not appended). */
+    decodeStep(sampler?: Sampler): Promise<number>;
+    /** Decodes until `stop`, appending the tokens; onText gets each piece of text once certain. */
+    generate(sampler?: Sampler, stop?: StopCondition, onText?: (piece: string) => void): Promise<string>;
+    /** Every context's generation, each step of all of them submitted before any is awaited. */
+    static generateAll(contexts: Context[], sampler?: Sampler, stop?: StopCondition): Promise<string[]>;
+    /** A context with the same sequence and its own queue, sharing the full pages. */
+    fork(): Promise<Context>;
+    close(): void;
   }
 
   export interface HttpRequest {

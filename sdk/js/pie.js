@@ -11,7 +11,8 @@ import * as native from "pie:native";
 export const Resource = Object.freeze({ KvPage: 0, Embed: 1, Adapter: 2 });
 export const Priority = Object.freeze({ Low: 0, Normal: 1, High: 2 });
 
-const Sampler = Object.freeze({ Multinomial: 1, TopP: 2, TopK: 3, MinP: 4, TopKTopP: 5 });
+// The engine's sampler kinds (the ABI's PIE_SAMPLER_*).
+const SamplerKind = Object.freeze({ Multinomial: 1, TopP: 2, TopK: 3, MinP: 4, TopKTopP: 5 });
 
 // Resolves once the engine has completed handle `h`.
 function settled(h) {
@@ -103,6 +104,7 @@ export class Model {
   get serviceId() { return this.#info.serviceId; }
   get kvPageSize() { return this.#info.kvPageSize; }
   createQueue() { return new Queue(native.modelCreateQueue(this.#h)); }
+  createContext() { return new Context(this); }
   tokenizer() { return new Tokenizer(native.modelTokenizer(this.#h)); }
   // The conversation ([{role, content}, ...]) rendered with the model's chat template, on the
   // engine. beginOfSequence includes the template's begin-of-sequence text (for the first messages
@@ -191,23 +193,23 @@ export class ForwardPass {
     return this;
   }
   outputTokens(indices, temperature) {
-    native.fpOutputTokens(this.#h, indices, Sampler.Multinomial, temperature, 0, 1, 0);
+    native.fpOutputTokens(this.#h, indices, SamplerKind.Multinomial, temperature, 0, 1, 0);
     return this;
   }
   outputTokensTopK(indices, temperature, topK) {
-    native.fpOutputTokens(this.#h, indices, Sampler.TopK, temperature, topK, 1, 0);
+    native.fpOutputTokens(this.#h, indices, SamplerKind.TopK, temperature, topK, 1, 0);
     return this;
   }
   outputTokensTopP(indices, temperature, topP) {
-    native.fpOutputTokens(this.#h, indices, Sampler.TopP, temperature, 0, topP, 0);
+    native.fpOutputTokens(this.#h, indices, SamplerKind.TopP, temperature, 0, topP, 0);
     return this;
   }
   outputTokensMinP(indices, temperature, minP) {
-    native.fpOutputTokens(this.#h, indices, Sampler.MinP, temperature, 0, 1, minP);
+    native.fpOutputTokens(this.#h, indices, SamplerKind.MinP, temperature, 0, 1, minP);
     return this;
   }
   outputTokensTopKTopP(indices, temperature, topK, topP) {
-    native.fpOutputTokens(this.#h, indices, Sampler.TopKTopP, temperature, topK, topP, 0);
+    native.fpOutputTokens(this.#h, indices, SamplerKind.TopKTopP, temperature, topK, topP, 0);
     return this;
   }
   setAdapter(adapter) { native.fpSetAdapter(this.#h, adapter); return this; }
@@ -234,6 +236,275 @@ export class Tokenizer {
   detokenize(ids) { return native.detokenize(this.#h, ids); }
   // [[id, Uint8Array], ...] for the ordinary vocabulary.
   vocabulary() { return native.vocabulary(this.#h); }
+}
+
+// ---- Contexts -------------------------------------------------------------------------------------
+
+// How the next token is chosen (on the engine). Temperature 0 is greedy.
+export class Sampler {
+  constructor(kind, temperature, k = 0, p = 1, minP = 0) {
+    this.kind = kind;
+    this.temperature = temperature;
+    this.k = k;
+    this.p = p;
+    this.minP = minP;
+    Object.freeze(this);
+  }
+  static greedy() { return new Sampler(SamplerKind.Multinomial, 0); }
+  static multinomial(temperature) { return new Sampler(SamplerKind.Multinomial, temperature); }
+  static topK(temperature, k) { return new Sampler(SamplerKind.TopK, temperature, k); }
+  static topP(temperature, p) { return new Sampler(SamplerKind.TopP, temperature, 0, p); }
+  static minP(temperature, minP) { return new Sampler(SamplerKind.MinP, temperature, 0, 1, minP); }
+  static topKTopP(temperature, k, p) { return new Sampler(SamplerKind.TopKTopP, temperature, k, p); }
+}
+
+// Contexts that hold each KV page (forks share full pages); a page is freed with its last holder.
+const kvPageHolders = new Map();
+
+// Characters at the end of `text` that may still change: the beginning of a stop string, or a
+// replacement character standing for a UTF-8 sequence the next token completes.
+function unsettledTail(text, stops) {
+  let held = 0;
+  for (const s of stops) {
+    for (let n = Math.min(s.length - 1, text.length); n > held; --n) {
+      if (text.endsWith(s.slice(0, n))) { held = n; break; }
+    }
+  }
+  let replacement = 0;
+  while (replacement < text.length && text[text.length - 1 - replacement] === "\uFFFD") ++replacement;
+  return Math.max(held, replacement);
+}
+
+// `text` cut at the first stop string that ends at or after `from`, or null when there is none.
+function cutAtStop(text, from, stops) {
+  let cut = -1;
+  for (const s of stops) {
+    const at = text.indexOf(s, Math.max(0, from - s.length + 1));
+    if (at >= 0 && (cut < 0 || at < cut)) cut = at;
+  }
+  return cut < 0 ? null : text.slice(0, cut);
+}
+
+// One generation in progress (as the C++ SDK's Context::generate): the generated tokens, their
+// text as it reads after the context (decoding them alone would lose the spaces SentencePiece
+// vocabularies drop at the start of a text), and what was streamed of it.
+class Generation {
+  constructor(context, stop, onText) {
+    if (context.pendingTokenIds.length === 0) {
+      throw new Error("Context.generate: nothing to continue: fill the context first");
+    }
+    this.context = context;
+    this.maxTokens = stop.maxTokens ?? 256;
+    this.stops = [...(stop.stopStrings ?? []),
+                  ...((stop.modelStopTokens ?? true) ? context.model.stopTokens : [])]
+        .filter((s) => s !== "");
+    this.anchor = context.tokenIds.slice(-4);
+    this.anchorText = context.tokenizer.detokenize(this.anchor);
+    this.onText = onText;
+    this.generated = [];
+    this.text = "";
+    this.emitted = 0;
+    this.done = this.maxTokens <= 0;
+  }
+  // Appends the next token; true when generation is over.
+  add(token) {
+    this.generated.push(token);
+    this.context.fillToken(token);
+    const before = this.text.length;
+    const full = this.context.tokenizer.detokenize([...this.anchor, ...this.generated]);
+    this.text = full.startsWith(this.anchorText) ? full.slice(this.anchorText.length)
+                                                 : this.context.tokenizer.detokenize(this.generated);
+    const cut = cutAtStop(this.text, Math.min(before, this.text.length), this.stops);
+    if (cut !== null) this.text = cut;
+    this.done = cut !== null || this.generated.length >= this.maxTokens;
+    const safe = this.done ? this.text.length : this.text.length - unsettledTail(this.text, this.stops);
+    if (safe > this.emitted) {
+      this.onText?.(this.text.slice(this.emitted, safe));
+      this.emitted = safe;
+    }
+    return this.done;
+  }
+}
+
+// One token sequence on a model, with its KV pages, that grows by filling text and decoding
+// tokens, and forks cheaply: the JavaScript counterpart of the C++ SDK's pie::Context (without its
+// masks, prefix export and drafters). Every token attends to every earlier one. close() frees the
+// pages no fork still holds.
+export class Context {
+  #model;
+  #queue;
+  #tokenizer;
+  #pageSize;
+  #pages = [];
+  #kvSlots = 0;  // tokens computed into the pages
+  #tokenIds = [];
+  #pending = [];
+  #unsynchronized = false;  // a pass without outputs may still be writing the pages
+  #forwardPasses = 0;
+
+  constructor(model) {
+    this.#model = model;
+    this.#queue = model.createQueue();
+    this.#tokenizer = model.tokenizer();
+    this.#pageSize = model.kvPageSize;
+  }
+
+  get model() { return this.#model; }
+  get tokenizer() { return this.#tokenizer; }
+  get queue() { return this.#queue; }
+  // Every token of the sequence, computed or pending.
+  get tokenIds() { return [...this.#tokenIds]; }
+  get pendingTokenIds() { return [...this.#pending]; }
+  get text() { return this.#tokenizer.detokenize(this.#tokenIds); }
+  get kvPageCount() { return this.#pages.length; }
+  get pageSize() { return this.#pageSize; }
+  get forwardPasses() { return this.#forwardPasses; }
+
+  // Appends tokens to compute (pending until the next pass).
+  fill(text) { this.fillTokens(this.#tokenizer.tokenize(text)); }
+  fillTokens(ids) {
+    for (const id of ids) {
+      this.#pending.push(id);
+      this.#tokenIds.push(id);
+    }
+  }
+  fillToken(id) { this.fillTokens([id]); }
+  // Chat turns, rendered with the model's template (or "role: content" lines when it has none);
+  // fillUser adds the template's generation prompt.
+  fillSystem(text) { this.#fillMessage("system", text, false); }
+  fillUser(text) { this.#fillMessage("user", text, true); }
+  fillAssistant(text) { this.#fillMessage("assistant", text, false); }
+  #fillMessage(role, content, addGenerationPrompt) {
+    const first = this.#tokenIds.length === 0;
+    const message = { role, content: String(content) };
+    if (this.#model.promptTemplate !== "") {
+      this.fill(this.#model.renderChat([message], { addGenerationPrompt, beginOfSequence: first }));
+      return;
+    }
+    if (first) this.fill(this.#model.renderChat([], { addGenerationPrompt: false }));
+    this.fill(`${role}: ${message.content}\n`);
+    if (addGenerationPrompt) this.fill("assistant:");
+  }
+
+  // Submits a pass computing the pending tokens; `outputs(pass, n)` adds what it returns. Resolves
+  // once the pass is submitted, to {result}: the promise of its outputs (wrapped, so that awaiting
+  // the submission does not await the pass).
+  async #submit(outputs) {
+    const n = this.#pending.length;
+    if (n === 0) throw new Error("Context: nothing to compute: fill the context first");
+    const total = this.#kvSlots + n;
+    const needed = Math.ceil(total / this.#pageSize);
+    if (needed > this.#pages.length) {
+      const ids = await this.#queue.allocateKvPages(needed - this.#pages.length);
+      for (const id of ids) kvPageHolders.set(id, (kvPageHolders.get(id) ?? 0) + 1);
+      this.#pages.push(...ids);
+    }
+    const pass = this.#queue.forwardPass();
+    try {
+      pass.inputTokens(this.#pending, this.#pending.map((_, i) => this.#kvSlots + i))
+          .kvCache(this.#pages, total - (this.#pages.length - 1) * this.#pageSize)
+          .attentionMask(this.#pending.map((_, i) => [this.#kvSlots + i + 1]));
+      outputs(pass, n);
+      const result = pass.execute();  // submitted now; settles when the engine is done
+      ++this.#forwardPasses;
+      this.#kvSlots = total;
+      this.#pending = [];
+      return { result };
+    } finally {
+      pass.close();
+    }
+  }
+
+  // Computes the pending tokens (no output).
+  async flush() {
+    if (this.#pending.length === 0) return;
+    await (await this.#submit(() => {})).result;
+    this.#unsynchronized = true;
+  }
+
+  // Submits the pass that computes the pending tokens and samples the next one.
+  #submitStep(sampler) {
+    return this.#submit((pass, n) => {
+      const last = [n - 1];
+      const t = sampler.temperature;
+      switch (sampler.kind) {
+        case SamplerKind.TopK: pass.outputTokensTopK(last, t, sampler.k); break;
+        case SamplerKind.TopP: pass.outputTokensTopP(last, t, sampler.p); break;
+        case SamplerKind.MinP: pass.outputTokensMinP(last, t, sampler.minP); break;
+        case SamplerKind.TopKTopP: pass.outputTokensTopKTopP(last, t, sampler.k, sampler.p); break;
+        default: pass.outputTokens(last, t); break;
+      }
+    });
+  }
+
+  static #token(result) {
+    if (!result || result.tokens.length === 0) throw new Error("Context: the engine returned no token");
+    return result.tokens[0];
+  }
+
+  // Computes the pending tokens and returns the next token, which is not appended (fillToken it
+  // to continue).
+  async decodeStep(sampler = Sampler.greedy()) {
+    return Context.#token(await (await this.#submitStep(sampler)).result);
+  }
+
+  // Decodes until `stop` ({maxTokens = 256, modelStopTokens = true, stopStrings = []}); the
+  // generated tokens are appended (the last one pending). Calls onText with each new piece of text
+  // as soon as it is certain (the pieces add up to the result). Returns the generated text,
+  // without the stop string that ended it.
+  async generate(sampler = Sampler.greedy(), stop = {}, onText = undefined) {
+    const generation = new Generation(this, stop, onText);
+    while (!generation.done) generation.add(await this.decodeStep(sampler));
+    return generation.text;
+  }
+
+  // Generates in every context at once: each step of all of them is submitted before any is
+  // awaited, so the engine batches them. The texts, in order.
+  static async generateAll(contexts, sampler = Sampler.greedy(), stop = {}) {
+    const generations = contexts.map((c) => new Generation(c, stop, undefined));
+    for (;;) {
+      const live = generations.filter((g) => !g.done);
+      if (live.length === 0) break;
+      const steps = [];
+      for (const g of live) steps.push(await g.context.#submitStep(sampler));
+      for (let i = 0; i < live.length; ++i) live[i].add(Context.#token(await steps[i].result));
+    }
+    return generations.map((g) => g.text);
+  }
+
+  // A new context with the same sequence (and its own queue). Full pages are shared; the tokens
+  // of a partial last page are recomputed by the child.
+  async fork() {
+    if (this.#unsynchronized) {
+      await this.#queue.synchronize();  // the child reads pages a pass may still be writing
+      this.#unsynchronized = false;
+    }
+    const child = new Context(this.#model);
+    const full = Math.floor(this.#kvSlots / this.#pageSize);
+    child.#pages = this.#pages.slice(0, full);
+    for (const id of child.#pages) kvPageHolders.set(id, kvPageHolders.get(id) + 1);
+    child.#kvSlots = full * this.#pageSize;
+    child.#tokenIds = [...this.#tokenIds];
+    child.#pending = this.#tokenIds.slice(child.#kvSlots);
+    return child;
+  }
+
+  // Frees the pages no other context holds, and the queue.
+  close() {
+    const free = [];
+    for (const id of this.#pages) {
+      const holders = kvPageHolders.get(id) - 1;
+      if (holders > 0) {
+        kvPageHolders.set(id, holders);
+      } else {
+        kvPageHolders.delete(id);
+        free.push(id);
+      }
+    }
+    if (free.length > 0) this.#queue.deallocate(Resource.KvPage, free);
+    this.#pages = [];
+    this.#queue.close();
+  }
 }
 
 // ---- HTTP server instances ---------------------------------------------------------------------------

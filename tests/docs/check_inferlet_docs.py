@@ -175,7 +175,7 @@ def js_exports(text):
             continue
         if depth == 1:
             kind, owner = container
-            method = re.match(r"(\w+)\s*\(", s)
+            method = re.match(r"(?:static\s+)?(\w+)\s*\(", s)
             prop = re.match(r"readonly\s+(\w+)\s*:", s)
             if kind == "class" and method and method.group(1) != "constructor":
                 forms[f"{owner}.{method.group(1)}"] = True
