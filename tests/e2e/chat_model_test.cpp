@@ -18,8 +18,8 @@ namespace {
 
 // Qwen3-0.6B's architecture and vocabulary at a toy width.
 std::filesystem::path synth_chat_model(const std::filesystem::path& tokenizer) {
-  const std::filesystem::path path = std::filesystem::temp_directory_path() /
-                                     ("pie-chat-model-" + std::to_string(::getpid()) + ".gguf");
+  std::filesystem::path path = std::filesystem::temp_directory_path() /
+                               ("pie-chat-model-" + std::to_string(::getpid()) + ".gguf");
   model::SynthOptions o;
   o.config = model::synth_preset("qwen3-0.6b");
   o.config.name = "tiny-qwen3-chat";
