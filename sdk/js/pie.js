@@ -341,6 +341,7 @@ export class Context {
   #pending = [];
   #unsynchronized = false;  // a pass without outputs may still be writing the pages
   #forwardPasses = 0;
+  #closed = false;
 
   constructor(model) {
     this.#model = model;
@@ -489,8 +490,10 @@ export class Context {
     return child;
   }
 
-  // Frees the pages no other context holds, and the queue.
+  // Frees the pages no other context holds, and the queue (once; later calls do nothing).
   close() {
+    if (this.#closed) return;
+    this.#closed = true;
     const free = [];
     for (const id of this.#pages) {
       const holders = kvPageHolders.get(id) - 1;
