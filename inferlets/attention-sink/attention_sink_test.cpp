@@ -1,5 +1,5 @@
 // attention-sink on stories260K: the KV pages in use plateau while generation goes on (masked pages
-// are freed), far below what the whole sequence would take.
+// are freed), far below what the whole sequence would take; the JavaScript version does the same.
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -29,6 +29,22 @@ TEST(AttentionSink, PageCountPlateaus) {
   EXPECT_LE(plateau, 5U);
   for (size_t i = pages.size() / 2; i < pages.size(); ++i) EXPECT_LE(pages[i], plateau + 1) << i;
   EXPECT_GT(run.result.size(), 500U);
+}
+
+// The JavaScript version (pie.Context.maskTokenRange, dropMaskedKvPages) holds the same pages at
+// every point and generates the same text.
+TEST(AttentionSink, JavaScriptVersionDoesTheSame) {
+  PIE_REQUIRE_SHARED(model, "models/stories260K/stories260K.bin");
+  TestEngine engine({.model = model});
+  const std::vector<std::string> args = {
+      "--prompt", "Once upon a time", "--max-tokens", "128", "--sink", "4", "--window", "20"};
+  const RunResult cpp = engine.run("attention-sink", args);
+  ASSERT_EQ(cpp.end, client::EventKind::Completed) << cpp.result;
+  const RunResult js = engine.run("attention-sink-js", args);
+  ASSERT_EQ(js.end, client::EventKind::Completed) << js.result;
+  EXPECT_EQ(js.messages, cpp.messages);
+  EXPECT_EQ(js.result, cpp.result);
+  EXPECT_EQ(js.messages.size(), 8U);
 }
 
 }  // namespace

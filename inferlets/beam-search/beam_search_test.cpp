@@ -38,5 +38,34 @@ TEST(BeamSearch, OneBeamIsGreedyAndBeamsAreSortedByScore) {
   EXPECT_EQ(three.result, three.messages[0].substr(three.messages[0].find('\t') + 1));
 }
 
+// The JavaScript version (pie.Context.beamSearch): one beam is greedy, and three beams are the C++
+// version's, in the same order, with the same scores up to float rounding.
+TEST(BeamSearch, JavaScriptVersionDoesTheSame) {
+  PIE_REQUIRE_SHARED(model, "models/stories260K/stories260K.bin");
+  TestEngine engine({.model = model});
+  const std::string prompt = "Once upon a time, there was a big dog";
+  const RunResult greedy = engine.run(
+      "text-completion", {"--prompt", prompt, "--max-tokens", "20", "--temperature", "0"});
+  ASSERT_EQ(greedy.end, client::EventKind::Completed) << greedy.result;
+  const RunResult one =
+      engine.run("beam-search-js", {"--prompt", prompt, "--beams", "1", "--max-tokens", "20"});
+  ASSERT_EQ(one.end, client::EventKind::Completed) << one.result;
+  EXPECT_EQ(one.result, greedy.result);
+
+  const std::vector<std::string> args = {"--prompt", prompt, "--beams", "3", "--max-tokens", "20"};
+  const RunResult cpp = engine.run("beam-search", args);
+  ASSERT_EQ(cpp.end, client::EventKind::Completed) << cpp.result;
+  const RunResult js = engine.run("beam-search-js", args);
+  ASSERT_EQ(js.end, client::EventKind::Completed) << js.result;
+  ASSERT_EQ(js.messages.size(), cpp.messages.size());
+  for (size_t i = 0; i < js.messages.size(); ++i) {
+    const std::string& a = js.messages[i];
+    const std::string& b = cpp.messages[i];
+    EXPECT_EQ(a.substr(a.find('\t')), b.substr(b.find('\t'))) << "beam " << i;
+    EXPECT_NEAR(score_of(a), score_of(b), 1e-4) << "beam " << i;
+  }
+  EXPECT_EQ(js.result, cpp.result);
+}
+
 }  // namespace
 }  // namespace pie::testing

@@ -145,10 +145,23 @@ declare module "pie" {
     stopStrings?: string[];
   }
 
-  /** One token sequence on a model, with its KV pages; every token attends to every earlier one.
-   * Forks share full pages; close() frees the pages no fork still holds. */
+  /** A finished beam of Context.beamSearch. */
+  export interface Beam {
+    tokens: number[];
+    text: string;
+    /** The sum of its tokens' log-probabilities. */
+    score: number;
+  }
+
+  /** One token sequence on a model, with its KV pages, positions and attention mask (the C++
+   * pie::Context without drafters). Forks share full pages; close() frees the pages no fork still
+   * holds. */
   export class Context {
     constructor(model: Model);
+    /** A context continuing a prefix exported by exportPrefix (from JavaScript or C++), or null. */
+    static fromImported(model: Model, name: string): Context | null;
+    /** Deletes an export made by exportPrefix. */
+    static releasePrefix(model: Model, name: string): void;
     readonly model: Model;
     readonly tokenizer: Tokenizer;
     readonly queue: Queue;
@@ -156,9 +169,13 @@ declare module "pie" {
     readonly tokenIds: number[];
     readonly pendingTokenIds: number[];
     readonly text: string;
+    /** Slots held in KV plus pending tokens: what masks index. */
+    readonly sequenceLength: number;
     readonly kvPageCount: number;
     readonly pageSize: number;
     readonly forwardPasses: number;
+    /** Input tokens computed by this context's passes. */
+    readonly tokensComputed: number;
     fill(text: string): void;
     fillTokens(ids: number[]): void;
     fillToken(id: number): void;
@@ -175,8 +192,17 @@ declare module "pie" {
     generate(sampler?: Sampler, stop?: StopCondition, onText?: (piece: string) => void): Promise<string>;
     /** Every context's generation, each step of all of them submitted before any is awaited. */
     static generateAll(contexts: Context[], sampler?: Sampler, stop?: StopCondition): Promise<string[]>;
+    /** Beam search of maxTokens tokens, best score first; this context is unchanged. */
+    beamSearch(beamSize: number, maxTokens: number): Promise<Beam[]>;
     /** A context with the same sequence and its own queue, sharing the full pages. */
     fork(): Promise<Context>;
+    /** Masks (or unmasks) slots [start, end) for tokens filled afterwards. */
+    maskTokenRange(start: number, end: number, masked: boolean): void;
+    maskTokens(indices: number[], masked: boolean): void;
+    /** Frees the pages all of whose slots are masked (not the last). */
+    dropMaskedKvPages(): void;
+    /** Publishes the full pages under `name` and stores the token state (the C++ format). */
+    exportPrefix(name: string): Promise<void>;
     close(): void;
   }
 

@@ -326,21 +326,54 @@ class Generation {
   }
 }
 
-// One token sequence on a model, with its KV pages, that grows by filling text and decoding
-// tokens, and forks cheaply: the JavaScript counterpart of the C++ SDK's pie::Context (without its
-// masks, prefix export and drafters). Every token attends to every earlier one. close() frees the
-// pages no fork still holds.
+// One BRLE mask row: runs alternating attend / skip, starting with attend, over `masked` (one flag
+// per earlier slot), then the token itself (always attended).
+function brleRow(masked) {
+  const runs = [];
+  let skipping = false;
+  let run = 0;
+  for (const m of masked) {
+    if (m !== skipping) {
+      runs.push(run);
+      run = 0;
+      skipping = m;
+    }
+    ++run;
+  }
+  if (skipping) {
+    runs.push(run);
+    run = 0;
+  }
+  runs.push(run + 1);
+  return runs;
+}
+
+function prefixKey(name) { return `pie.context.prefix.${name}`; }
+
+// One token sequence on a model, with its KV pages, positions and attention mask, that grows by
+// filling text and decoding tokens: the JavaScript counterpart of the C++ SDK's pie::Context
+// (without its drafters). It forks cheaply (full pages shared), masks and drops pages, exports and
+// imports its prefix (in the C++ Context's format: either can import the other's), and runs beam
+// search. close() frees the pages no fork still holds.
 export class Context {
   #model;
   #queue;
   #tokenizer;
   #pageSize;
   #pages = [];
-  #kvSlots = 0;  // tokens computed into the pages
-  #tokenIds = [];
+  #kvSlots = 0;  // slots computed into the pages
+  #tokenIds = [];  // every token, including those of dropped pages
+  // Per slot held in the pages or pending: its token, position and whether it is masked.
+  #slotTokens = [];
+  #slotPositions = [];
+  #slotMasked = [];
+  #maskedCount = 0;
+  #nextPosition = 0;
   #pending = [];
+  #pendingMasks = [];  // per pending token: the mask of the slots before it, or null (causal)
   #unsynchronized = false;  // a pass without outputs may still be writing the pages
   #forwardPasses = 0;
+  #tokensComputed = 0;
   #closed = false;
 
   constructor(model) {
@@ -353,20 +386,27 @@ export class Context {
   get model() { return this.#model; }
   get tokenizer() { return this.#tokenizer; }
   get queue() { return this.#queue; }
-  // Every token of the sequence, computed or pending.
+  // Every token of the sequence, computed or pending (including tokens whose pages were dropped).
   get tokenIds() { return [...this.#tokenIds]; }
   get pendingTokenIds() { return [...this.#pending]; }
   get text() { return this.#tokenizer.detokenize(this.#tokenIds); }
+  // Slots held in KV plus pending tokens: what masks index.
+  get sequenceLength() { return this.#slotMasked.length; }
   get kvPageCount() { return this.#pages.length; }
   get pageSize() { return this.#pageSize; }
   get forwardPasses() { return this.#forwardPasses; }
+  get tokensComputed() { return this.#tokensComputed; }
 
   // Appends tokens to compute (pending until the next pass).
   fill(text) { this.fillTokens(this.#tokenizer.tokenize(text)); }
   fillTokens(ids) {
     for (const id of ids) {
+      this.#pendingMasks.push(this.#maskedCount === 0 ? null : [...this.#slotMasked]);
       this.#pending.push(id);
       this.#tokenIds.push(id);
+      this.#slotTokens.push(id);
+      this.#slotPositions.push(this.#nextPosition++);
+      this.#slotMasked.push(false);
     }
   }
   fillToken(id) { this.fillTokens([id]); }
@@ -387,40 +427,52 @@ export class Context {
     if (addGenerationPrompt) this.fill("assistant:");
   }
 
-  // Submits a pass computing the pending tokens; `outputs(pass, n)` adds what it returns. Resolves
-  // once the pass is submitted, to {result}: the promise of its outputs (wrapped, so that awaiting
-  // the submission does not await the pass).
-  async #submit(outputs) {
+  async #ensurePages(slots) {
+    const needed = Math.ceil(slots / this.#pageSize);
+    if (needed <= this.#pages.length) return;
+    const ids = await this.#queue.allocateKvPages(needed - this.#pages.length);
+    for (const id of ids) kvPageHolders.set(id, (kvPageHolders.get(id) ?? 0) + 1);
+    this.#pages.push(...ids);
+  }
+
+  // Submits a pass computing the pending tokens; `outputs(pass, n)` adds what it returns (nothing
+  // when hasOutputs is false). Resolves once the pass is submitted, to {result}: the promise of its
+  // outputs (wrapped, so that awaiting the submission does not await the pass).
+  async #submit(outputs, hasOutputs = true) {
     const n = this.#pending.length;
     if (n === 0) throw new Error("Context: nothing to compute: fill the context first");
     const total = this.#kvSlots + n;
-    const needed = Math.ceil(total / this.#pageSize);
-    if (needed > this.#pages.length) {
-      const ids = await this.#queue.allocateKvPages(needed - this.#pages.length);
-      for (const id of ids) kvPageHolders.set(id, (kvPageHolders.get(id) ?? 0) + 1);
-      this.#pages.push(...ids);
-    }
+    await this.#ensurePages(total);
     const pass = this.#queue.forwardPass();
     try {
-      pass.inputTokens(this.#pending, this.#pending.map((_, i) => this.#kvSlots + i))
+      pass.inputTokens(this.#pending, this.#slotPositions.slice(this.#kvSlots, total))
           .kvCache(this.#pages, total - (this.#pages.length - 1) * this.#pageSize)
-          .attentionMask(this.#pending.map((_, i) => [this.#kvSlots + i + 1]));
+          .attentionMask(this.#pendingMasks.map((m, i) => (m ? brleRow(m) : [this.#kvSlots + i + 1])));
       outputs(pass, n);
       const result = pass.execute();  // submitted now; settles when the engine is done
       ++this.#forwardPasses;
+      this.#tokensComputed += n;
       this.#kvSlots = total;
       this.#pending = [];
+      this.#pendingMasks = [];
+      // A pass with outputs settles when it is done, and after every earlier pass of the queue.
+      this.#unsynchronized = !hasOutputs;
       return { result };
     } finally {
       pass.close();
     }
   }
 
+  async #synchronize() {
+    if (!this.#unsynchronized) return;
+    await this.#queue.synchronize();
+    this.#unsynchronized = false;
+  }
+
   // Computes the pending tokens (no output).
   async flush() {
     if (this.#pending.length === 0) return;
-    await (await this.#submit(() => {})).result;
-    this.#unsynchronized = true;
+    await (await this.#submit(() => {}, false)).result;
   }
 
   // Submits the pass that computes the pending tokens and samples the next one.
@@ -473,29 +525,212 @@ export class Context {
     return generations.map((g) => g.text);
   }
 
+  // Beam search of `maxTokens` tokens: [{tokens, text, score}], best score first (score: the sum
+  // of the tokens' log-probabilities). Beams are forks, so they share this context's pages; this
+  // context is unchanged.
+  async beamSearch(beamSize, maxTokens) {
+    if (!(beamSize >= 1)) throw new Error("Context.beamSearch: the beam size must be at least 1");
+    if (this.#pending.length === 0) {
+      throw new Error("Context.beamSearch: nothing to continue: fill the context first");
+    }
+    const anchor = this.#tokenIds.slice(-4);
+    const anchorText = this.#tokenizer.detokenize(anchor);
+    let beams = [{ context: await this.fork(), tokens: [], score: 0 }];
+    try {
+      for (let step = 0; step < maxTokens; ++step) {
+        // Every beam's pass is submitted before any is awaited, so the engine batches them.
+        const passes = [];
+        for (const beam of beams) {
+          passes.push(await beam.context.#submit((pass, n) => pass.outputDistributions([n - 1], 1, beamSize)));
+        }
+        const candidates = [];
+        for (let b = 0; b < beams.length; ++b) {
+          const result = await passes[b].result;
+          if (!result || result.distributions.length === 0) {
+            throw new Error("Context: the engine returned no distribution");
+          }
+          const d = result.distributions[0];
+          for (let i = 0; i < d.ids.length; ++i) {
+            // Float32 like the C++ Context's scores, so that ties break the same way.
+            const score = Math.fround(beams[b].score + Math.fround(Math.log(Math.max(d.probs[i], 1e-30))));
+            candidates.push({ score, beam: b, token: d.ids[i] });
+          }
+        }
+        candidates.sort((x, y) => y.score - x.score);  // stable: ties keep beam, then rank order
+        const next = [];
+        for (const c of candidates.slice(0, beamSize)) {
+          const parent = beams[c.beam];
+          const child = await parent.context.fork();
+          child.fillToken(c.token);
+          next.push({ context: child, tokens: [...parent.tokens, c.token], score: c.score });
+        }
+        for (const beam of beams) beam.context.close();
+        beams = next;
+      }
+    } finally {
+      for (const beam of beams) beam.context.close();
+    }
+    return beams.map((beam) => {
+      const full = this.#tokenizer.detokenize([...anchor, ...beam.tokens]);
+      const text = full.startsWith(anchorText) ? full.slice(anchorText.length)
+                                               : this.#tokenizer.detokenize(beam.tokens);
+      return { tokens: beam.tokens, text, score: beam.score };
+    });
+  }
+
   // A new context with the same sequence (and its own queue). Full pages are shared; the tokens
   // of a partial last page are recomputed by the child.
   async fork() {
-    if (this.#unsynchronized) {
-      await this.#queue.synchronize();  // the child reads pages a pass may still be writing
-      this.#unsynchronized = false;
-    }
+    await this.#synchronize();  // the child reads pages a pass may still be writing
     const child = new Context(this.#model);
     const full = Math.floor(this.#kvSlots / this.#pageSize);
     child.#pages = this.#pages.slice(0, full);
     for (const id of child.#pages) kvPageHolders.set(id, kvPageHolders.get(id) + 1);
     child.#kvSlots = full * this.#pageSize;
     child.#tokenIds = [...this.#tokenIds];
-    child.#pending = this.#tokenIds.slice(child.#kvSlots);
+    child.#slotTokens = [...this.#slotTokens];
+    child.#slotPositions = [...this.#slotPositions];
+    child.#slotMasked = [...this.#slotMasked];
+    child.#maskedCount = this.#maskedCount;
+    child.#nextPosition = this.#nextPosition;
+    child.#recomputeFrom(child.#kvSlots, this.#kvSlots);
+    child.#pending.push(...this.#pending);
+    child.#pendingMasks.push(...this.#pendingMasks.map((m) => (m ? [...m] : null)));
     return child;
   }
 
-  // Frees the pages no other context holds, and the queue (once; later calls do nothing).
-  close() {
-    if (this.#closed) return;
-    this.#closed = true;
+  // Slots [from, to) become pending again (their KV is not in this context's pages).
+  #recomputeFrom(from, to) {
+    for (let i = from; i < to; ++i) {
+      this.#pending.push(this.#slotTokens[i]);
+      const before = this.#slotMasked.slice(0, i);
+      this.#pendingMasks.push(before.includes(true) ? before : null);
+    }
+  }
+
+  // Masks (excludes from attention) or unmasks slots [start, end) of the sequence (indices as in
+  // sequenceLength). Affects tokens filled afterwards.
+  maskTokenRange(start, end, masked) {
+    if (!(start <= end && end <= this.#slotMasked.length)) {
+      throw new Error(`Context.maskTokenRange: [${start}, ${end}) is outside the sequence of ` +
+                      `${this.#slotMasked.length}`);
+    }
+    for (let i = start; i < end; ++i) {
+      if (this.#slotMasked[i] !== masked) {
+        this.#slotMasked[i] = masked;
+        this.#maskedCount += masked ? 1 : -1;
+      }
+    }
+  }
+  maskTokens(indices, masked) {
+    for (const i of indices) this.maskTokenRange(i, i + 1, masked);
+  }
+
+  // Frees the pages all of whose slots are masked (not the last page); later tokens keep their
+  // positions.
+  dropMaskedKvPages() {
+    if (this.#pages.length < 2) return;
+    // From the back, so that the slot indices of the pages still to check do not move.
+    const freed = [];
+    for (let p = this.#pages.length - 2; p >= 0; --p) {
+      const begin = p * this.#pageSize;
+      const end = begin + this.#pageSize;
+      if (end > this.#kvSlots || !this.#slotMasked.slice(begin, end).every((m) => m)) continue;
+      freed.push(this.#pages[p]);
+      this.#pages.splice(p, 1);
+      this.#slotTokens.splice(begin, this.#pageSize);
+      this.#slotPositions.splice(begin, this.#pageSize);
+      this.#slotMasked.splice(begin, this.#pageSize);
+      this.#maskedCount -= this.#pageSize;
+      this.#kvSlots -= this.#pageSize;
+      for (const mask of this.#pendingMasks) mask?.splice(begin, this.#pageSize);
+    }
+    this.#release(freed);
+  }
+
+  // Publishes the full pages under `name` (they outlive this instance) and stores the token state
+  // in the key-value store, for fromImported (in the C++ Context's format). Computes pending tokens
+  // first.
+  async exportPrefix(name) {
+    await this.flush();
+    await this.#synchronize();
+    const full = Math.floor(this.#kvSlots / this.#pageSize);
+    if (full > 0) this.#queue.exportResources(Resource.KvPage, this.#pages.slice(0, full), name);
+    const numbers = [1, this.#pageSize, full, this.#nextPosition, this.#slotTokens.length];
+    for (let i = 0; i < this.#slotTokens.length; ++i) {
+      numbers.push(this.#slotTokens[i], this.#slotPositions[i], this.#slotMasked[i] ? 1 : 0);
+    }
+    numbers.push(this.#tokenIds.length, ...this.#tokenIds);
+    store.set(prefixKey(name), numbers.join(" "));
+  }
+
+  // Deletes an export made by exportPrefix.
+  static releasePrefix(model, name) {
+    const queue = model.createQueue();
+    try {
+      for (const [exportName] of queue.exported(Resource.KvPage)) {
+        if (exportName === name) queue.releaseExported(Resource.KvPage, name);
+      }
+    } finally {
+      queue.close();
+    }
+    store.delete(prefixKey(name));
+  }
+
+  // A context continuing a prefix exported with exportPrefix (by JavaScript or C++), or null when
+  // no such export exists. Its full pages are shared with the export; the rest is recomputed.
+  static fromImported(model, name) {
+    const state = store.get(prefixKey(name));
+    if (state === null) return null;
+    const numbers = state.trim().split(/\s+/).map(Number);
+    let at = 0;
+    const next = () => {
+      if (at >= numbers.length || !Number.isInteger(numbers[at])) {
+        throw new Error("Context.fromImported: the stored state of a prefix is damaged");
+      }
+      return numbers[at++];
+    };
+    if (next() !== 1) throw new Error("Context.fromImported: unknown state version");
+    const context = new Context(model);
+    if (next() !== context.#pageSize) {
+      context.close();
+      throw new Error("Context.fromImported: the page size changed");
+    }
+    const full = next();
+    context.#nextPosition = next();
+    const slots = next();
+    for (let i = 0; i < slots; ++i) {
+      context.#slotTokens.push(next());
+      context.#slotPositions.push(next());
+      context.#slotMasked.push(next() !== 0);
+      context.#maskedCount += context.#slotMasked[i] ? 1 : 0;
+    }
+    const tokens = next();
+    for (let i = 0; i < tokens; ++i) context.#tokenIds.push(next());
+    if (full * context.#pageSize > slots) {
+      context.close();
+      throw new Error("Context.fromImported: the state is damaged");
+    }
+    if (full > 0) {
+      const exported = context.#queue.exported(Resource.KvPage)
+          .some(([exportName, count]) => exportName === name && count === full);
+      if (!exported) {
+        context.close();
+        return null;
+      }
+      context.#pages = context.#queue.importResources(Resource.KvPage, name);
+      for (const id of context.#pages) kvPageHolders.set(id, (kvPageHolders.get(id) ?? 0) + 1);
+    }
+    context.#kvSlots = full * context.#pageSize;
+    // Slots past the shared pages are recomputed (the imported pages are never written).
+    context.#recomputeFrom(context.#kvSlots, slots);
+    return context;
+  }
+
+  // Drops this context's hold on `ids`, freeing those no other context holds.
+  #release(ids) {
     const free = [];
-    for (const id of this.#pages) {
+    for (const id of ids) {
       const holders = kvPageHolders.get(id) - 1;
       if (holders > 0) {
         kvPageHolders.set(id, holders);
@@ -505,6 +740,13 @@ export class Context {
       }
     }
     if (free.length > 0) this.#queue.deallocate(Resource.KvPage, free);
+  }
+
+  // Frees the pages no other context holds, and the queue (once; later calls do nothing).
+  close() {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#release(this.#pages);
     this.#pages = [];
     this.#queue.close();
   }
