@@ -38,5 +38,20 @@ TEST(SpeculativeDecoding, SameTextAsGreedyInFewerPasses) {
   EXPECT_EQ(passes + reported(drafted, "draft tokens accepted: "), 120U);
 }
 
+// The JavaScript version (pie.Context.generateWithDrafter, pie.NgramDrafter): greedy decoding's
+// text, with the C++ version's passes and accepted drafts.
+TEST(SpeculativeDecoding, JavaScriptVersionDoesTheSame) {
+  PIE_REQUIRE_SHARED(model, "models/stories260K/stories260K.bin");
+  TestEngine engine({.model = model});
+  const std::vector<std::string> args = {"--prompt", "Once upon a time", "--max-tokens", "120"};
+  const RunResult cpp = engine.run("speculative-decoding", args);
+  ASSERT_EQ(cpp.end, client::EventKind::Completed) << cpp.result;
+  const RunResult js = engine.run("speculative-decoding-js", args);
+  ASSERT_EQ(js.end, client::EventKind::Completed) << js.result;
+  EXPECT_EQ(js.result, cpp.result);
+  EXPECT_EQ(js.messages, cpp.messages);
+  EXPECT_GT(reported(js, "draft tokens accepted: "), 0U);
+}
+
 }  // namespace
 }  // namespace pie::testing

@@ -145,6 +145,22 @@ declare module "pie" {
     stopStrings?: string[];
   }
 
+  /** Prompt lookup: proposes what followed the latest earlier occurrence of the last n tokens. */
+  export class NgramDrafter {
+    constructor(n?: number);
+    draft(tokens: number[], max: number): number[];
+  }
+
+  /** What Context.generateWithDrafter did. */
+  export interface DraftedGeneration {
+    text: string;
+    tokens: number[];
+    forwardPasses: number;
+    /** Draft tokens proposed, and those the model confirmed. */
+    drafted: number;
+    accepted: number;
+  }
+
   /** A finished beam of Context.beamSearch. */
   export interface Beam {
     tokens: number[];
@@ -153,8 +169,8 @@ declare module "pie" {
     score: number;
   }
 
-  /** One token sequence on a model, with its KV pages, positions and attention mask (the C++
-   * pie::Context without drafters). Forks share full pages; close() frees the pages no fork still
+  /** One token sequence on a model, with its KV pages, positions and attention mask (as the C++
+   * pie::Context). Forks share full pages; close() frees the pages no fork still
    * holds. */
   export class Context {
     constructor(model: Model);
@@ -192,6 +208,9 @@ declare module "pie" {
     generate(sampler?: Sampler, stop?: StopCondition, onText?: (piece: string) => void): Promise<string>;
     /** Every context's generation, each step of all of them submitted before any is awaited. */
     static generateAll(contexts: Context[], sampler?: Sampler, stop?: StopCondition): Promise<string[]>;
+    /** Greedy generation verifying a drafter's guesses, several tokens a pass; greedy's text. */
+    generateWithDrafter(drafter: { draft(tokens: number[], max: number): number[] },
+                        stop?: StopCondition, maxDraft?: number): Promise<DraftedGeneration>;
     /** Beam search of maxTokens tokens, best score first; this context is unchanged. */
     beamSearch(beamSize: number, maxTokens: number): Promise<Beam[]>;
     /** A context with the same sequence and its own queue, sharing the full pages. */

@@ -326,6 +326,27 @@ class Generation {
   }
 }
 
+// Proposes the tokens likely to follow a sequence, for Context.generateWithDrafter: looks for the
+// latest earlier occurrence of the sequence's last `n` tokens and proposes what followed it (prompt
+// lookup decoding). Any object with draft(tokens, max) can be a drafter.
+export class NgramDrafter {
+  #n;
+  constructor(n = 3) { this.#n = n; }
+  // Up to `max` tokens guessed to follow `tokens` (the whole sequence so far).
+  draft(tokens, max) {
+    const n = this.#n;
+    if (n === 0 || tokens.length <= n || max === 0) return [];
+    const key = tokens.slice(tokens.length - n);
+    for (let start = tokens.length - n - 1; start >= 0; --start) {
+      if (key.every((t, i) => tokens[start + i] === t)) {
+        const from = start + n;
+        return tokens.slice(from, from + Math.min(max, tokens.length - from));
+      }
+    }
+    return [];
+  }
+}
+
 // One BRLE mask row: runs alternating attend / skip, starting with attend, over `masked` (one flag
 // per earlier slot), then the token itself (always attended).
 function brleRow(masked) {
@@ -351,10 +372,10 @@ function brleRow(masked) {
 function prefixKey(name) { return `pie.context.prefix.${name}`; }
 
 // One token sequence on a model, with its KV pages, positions and attention mask, that grows by
-// filling text and decoding tokens: the JavaScript counterpart of the C++ SDK's pie::Context
-// (without its drafters). It forks cheaply (full pages shared), masks and drops pages, exports and
-// imports its prefix (in the C++ Context's format: either can import the other's), and runs beam
-// search. close() frees the pages no fork still holds.
+// filling text and decoding tokens: the JavaScript counterpart of the C++ SDK's pie::Context. It
+// forks cheaply (full pages shared), masks and drops pages, exports and imports its prefix (in the
+// C++ Context's format: either can import the other's), runs beam search and speculative decoding.
+// close() frees the pages no fork still holds.
 export class Context {
   #model;
   #queue;
@@ -523,6 +544,69 @@ export class Context {
       for (let i = 0; i < live.length; ++i) live[i].add(Context.#token(await steps[i].result));
     }
     return generations.map((g) => g.text);
+  }
+
+  // Greedy generation sped up by a drafter: each pass verifies the drafted tokens and keeps the
+  // longest confirmed prefix; the KV of rejected tokens is dropped. Same text as greedy. Returns
+  // {text, tokens, forwardPasses, drafted, accepted}.
+  async generateWithDrafter(drafter, stop = {}, maxDraft = 4) {
+    if (this.#pending.length === 0) {
+      throw new Error("Context.generateWithDrafter: nothing to continue: fill the context first");
+    }
+    const maxTokens = stop.maxTokens ?? 256;
+    const stops = [...(stop.stopStrings ?? []),
+                   ...((stop.modelStopTokens ?? true) ? this.#model.stopTokens : [])]
+        .filter((s) => s !== "");
+    const anchor = this.#tokenIds.slice(-4);
+    const anchorText = this.#tokenizer.detokenize(anchor);
+    const out = { text: "", tokens: [], forwardPasses: 0, drafted: 0, accepted: 0 };
+    while (out.tokens.length < maxTokens) {
+      // Room for the drafted tokens and the one the model adds after them.
+      const room = maxTokens - out.tokens.length - 1;
+      const draft = drafter.draft([...this.#tokenIds], Math.min(maxDraft, room));
+      const nPending = this.#pending.length;
+      this.fillTokens(draft);
+      const base = this.#kvSlots;
+      const submitted = await this.#submit((pass) => {
+        pass.outputTokens(draft.map((_, i) => nPending - 1 + i).concat([nPending - 1 + draft.length]), 0);
+      });
+      const result = await submitted.result;
+      ++out.forwardPasses;
+      if (!result || result.tokens.length !== draft.length + 1) {
+        throw new Error("Context: the engine returned too few tokens");
+      }
+      let accepted = 0;
+      while (accepted < draft.length && result.tokens[accepted] === draft[accepted]) ++accepted;
+      out.drafted += draft.length;
+      out.accepted += accepted;
+      // Keep the KV of the pending tokens and of the confirmed draft; the rest was a wrong guess.
+      this.#shrinkSlots(base + nPending + accepted);
+      out.tokens.push(...draft.slice(0, accepted), result.tokens[accepted]);
+      this.fillToken(result.tokens[accepted]);
+      const before = out.text.length;
+      const full = this.#tokenizer.detokenize([...anchor, ...out.tokens]);
+      out.text = full.startsWith(anchorText) ? full.slice(anchorText.length)
+                                             : this.#tokenizer.detokenize(out.tokens);
+      const cut = cutAtStop(out.text, Math.min(before, out.text.length), stops);
+      if (cut !== null) {
+        out.text = cut;
+        break;
+      }
+    }
+    return out;
+  }
+
+  // Keeps the first `slots` computed slots, forgetting the later ones (and their pages).
+  #shrinkSlots(slots) {
+    const removed = this.#kvSlots - slots;
+    for (let i = slots; i < this.#kvSlots; ++i) this.#maskedCount -= this.#slotMasked[i] ? 1 : 0;
+    this.#slotTokens.length = slots;
+    this.#slotPositions.length = slots;
+    this.#slotMasked.length = slots;
+    this.#tokenIds.length -= removed;
+    this.#nextPosition -= removed;
+    this.#kvSlots = slots;
+    this.#release(this.#pages.splice(Math.ceil(slots / this.#pageSize)));
   }
 
   // Beam search of `maxTokens` tokens: [{tokens, text, score}], best score first (score: the sum
