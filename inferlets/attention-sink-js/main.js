@@ -7,26 +7,19 @@
 //       [--window 32]
 import * as pie from "pie";
 
-function count(flag, value) {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new Error(`attention-sink-js: ${flag} takes a count, not ${value}`);
-  return n;
-}
-
 export async function main(args) {
-  const o = { prompt: "", maxTokens: 256, sink: 4, window: 32 };
-  for (let i = 0; i < args.length; i += 2) {
-    const [flag, value] = [args[i], args[i + 1]];
-    if (value === undefined) throw new Error(`attention-sink-js: ${flag} needs a value`);
-    if (flag === "--prompt") o.prompt = value;
-    else if (flag === "--max-tokens") o.maxTokens = count(flag, value);
-    else if (flag === "--sink") o.sink = count(flag, value);
-    else if (flag === "--window") o.window = count(flag, value);
-    else {
-      throw new Error(`attention-sink-js: unknown option ${flag} ` +
-                      "(options: --prompt, --max-tokens, --sink, --window)");
-    }
-  }
+  const flags = pie.Flags.parse("attention-sink-js", args, {
+    "--prompt": pie.FlagType.Text,
+    "--max-tokens": pie.FlagType.Count,
+    "--sink": pie.FlagType.Count,
+    "--window": pie.FlagType.Count,
+  });
+  const o = {
+    prompt: flags.text("--prompt"),
+    maxTokens: flags.count("--max-tokens", 256),
+    sink: flags.count("--sink", 4),
+    window: flags.count("--window", 32),
+  };
   if (o.prompt === "") throw new Error("attention-sink-js: --prompt is required");
   if (o.window === 0) throw new Error("attention-sink-js: --window must be at least 1");
 

@@ -6,22 +6,17 @@
 //   pie run beam-search-js.js -- --prompt "Once upon a time" [--beams 3] [--max-tokens 24]
 import * as pie from "pie";
 
-function count(flag, value) {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new Error(`beam-search-js: ${flag} takes a count, not ${value}`);
-  return n;
-}
-
 export async function main(args) {
-  const o = { prompt: "", beams: 3, maxTokens: 24 };
-  for (let i = 0; i < args.length; i += 2) {
-    const [flag, value] = [args[i], args[i + 1]];
-    if (value === undefined) throw new Error(`beam-search-js: ${flag} needs a value`);
-    if (flag === "--prompt") o.prompt = value;
-    else if (flag === "--beams") o.beams = count(flag, value);
-    else if (flag === "--max-tokens") o.maxTokens = count(flag, value);
-    else throw new Error(`beam-search-js: unknown option ${flag} (options: --prompt, --beams, --max-tokens)`);
-  }
+  const flags = pie.Flags.parse("beam-search-js", args, {
+    "--prompt": pie.FlagType.Text,
+    "--beams": pie.FlagType.Count,
+    "--max-tokens": pie.FlagType.Count,
+  });
+  const o = {
+    prompt: flags.text("--prompt"),
+    beams: flags.count("--beams", 3),
+    maxTokens: flags.count("--max-tokens", 24),
+  };
   if (o.prompt === "") throw new Error("beam-search-js: --prompt is required");
   if (o.beams === 0) throw new Error("beam-search-js: --beams must be at least 1");
 

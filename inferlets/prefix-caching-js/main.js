@@ -9,23 +9,18 @@
 import * as pie from "pie";
 
 function parse(args) {
-  const o = { prefix: "", prompt: "", name: "prefix-caching", maxTokens: 32 };
-  for (let i = 0; i < args.length; i += 2) {
-    const [flag, value] = [args[i], args[i + 1]];
-    if (value === undefined) throw new Error(`prefix-caching-js: ${flag} needs a value`);
-    if (flag === "--prefix") o.prefix = value;
-    else if (flag === "--prompt") o.prompt = value;
-    else if (flag === "--name") o.name = value;
-    else if (flag === "--max-tokens") {
-      o.maxTokens = Number(value);
-      if (!Number.isInteger(o.maxTokens) || o.maxTokens < 0) {
-        throw new Error(`prefix-caching-js: --max-tokens takes a count, not ${value}`);
-      }
-    } else {
-      throw new Error(`prefix-caching-js: unknown option ${flag} ` +
-                      "(options: --prefix, --prompt, --name, --max-tokens)");
-    }
-  }
+  const flags = pie.Flags.parse("prefix-caching-js", args, {
+    "--prefix": pie.FlagType.Text,
+    "--prompt": pie.FlagType.Text,
+    "--name": pie.FlagType.Text,
+    "--max-tokens": pie.FlagType.Count,
+  });
+  const o = {
+    prefix: flags.text("--prefix"),
+    prompt: flags.text("--prompt"),
+    name: flags.text("--name", "prefix-caching"),
+    maxTokens: flags.count("--max-tokens", 32),
+  };
   if (o.prefix === "") throw new Error("prefix-caching-js: --prefix is required");
   return o;
 }

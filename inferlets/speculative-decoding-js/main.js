@@ -8,28 +8,19 @@
 //       [--draft 4] [--ngram 3]
 import * as pie from "pie";
 
-function count(flag, value) {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) {
-    throw new Error(`speculative-decoding-js: ${flag} takes a count, not ${value}`);
-  }
-  return n;
-}
-
 export async function main(args) {
-  const o = { prompt: "", maxTokens: 120, draft: 4, ngram: 3 };
-  for (let i = 0; i < args.length; i += 2) {
-    const [flag, value] = [args[i], args[i + 1]];
-    if (value === undefined) throw new Error(`speculative-decoding-js: ${flag} needs a value`);
-    if (flag === "--prompt") o.prompt = value;
-    else if (flag === "--max-tokens") o.maxTokens = count(flag, value);
-    else if (flag === "--draft") o.draft = count(flag, value);
-    else if (flag === "--ngram") o.ngram = count(flag, value);
-    else {
-      throw new Error(`speculative-decoding-js: unknown option ${flag} ` +
-                      "(options: --prompt, --max-tokens, --draft, --ngram)");
-    }
-  }
+  const flags = pie.Flags.parse("speculative-decoding-js", args, {
+    "--prompt": pie.FlagType.Text,
+    "--max-tokens": pie.FlagType.Count,
+    "--draft": pie.FlagType.Count,
+    "--ngram": pie.FlagType.Count,
+  });
+  const o = {
+    prompt: flags.text("--prompt"),
+    maxTokens: flags.count("--max-tokens", 120),
+    draft: flags.count("--draft", 4),
+    ngram: flags.count("--ngram", 3),
+  };
   if (o.prompt === "") throw new Error("speculative-decoding-js: --prompt is required");
   if (o.ngram === 0) throw new Error("speculative-decoding-js: --ngram must be at least 1");
 

@@ -4,27 +4,18 @@
 import * as pie from "pie";
 
 function parse(args) {
-  const o = { prompt: "", system: "", maxTokens: 256, temperature: 0 };
-  for (let i = 0; i < args.length; i += 2) {
-    const [flag, value] = [args[i], args[i + 1]];
-    if (value === undefined) throw new Error(`text-completion-js: ${flag} needs a value`);
-    if (flag === "--prompt") o.prompt = value;
-    else if (flag === "--system") o.system = value;
-    else if (flag === "--max-tokens") {
-      o.maxTokens = Number(value);
-      if (!Number.isInteger(o.maxTokens) || o.maxTokens <= 0) {
-        throw new Error(`text-completion-js: --max-tokens takes a positive integer, not ${value}`);
-      }
-    } else if (flag === "--temperature") {
-      o.temperature = Number(value);
-      if (!(o.temperature >= 0)) {
-        throw new Error(`text-completion-js: --temperature takes a number >= 0, not ${value}`);
-      }
-    } else {
-      throw new Error(`text-completion-js: unknown option ${flag} ` +
-                      "(options: --prompt, --max-tokens, --system, --temperature)");
-    }
-  }
+  const flags = pie.Flags.parse("text-completion-js", args, {
+    "--prompt": pie.FlagType.Text,
+    "--system": pie.FlagType.Text,
+    "--max-tokens": pie.FlagType.Positive,
+    "--temperature": pie.FlagType.Number,
+  });
+  const o = {
+    prompt: flags.text("--prompt"),
+    system: flags.text("--system"),
+    maxTokens: flags.count("--max-tokens", 256),
+    temperature: flags.number("--temperature", 0),
+  };
   if (o.prompt === "") throw new Error("text-completion-js: --prompt is required");
   return o;
 }

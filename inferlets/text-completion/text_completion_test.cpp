@@ -38,13 +38,25 @@ TEST(TextCompletion, JavaScriptVersionDoesTheSame) {
   expect_golden_completion("text-completion-js");
 }
 
+// Both versions' flags (pie::Flags, pie.Flags) refuse bad values and unknown options by name.
 TEST(TextCompletion, BadArgumentsEndWithAClearError) {
   PIE_REQUIRE_SHARED(model, "models/stories260K/stories260K.bin");
   TestEngine engine({.model = model});
-  const RunResult run = engine.run("text-completion", {"--max-tokens", "ten"});
-  EXPECT_EQ(run.end, client::EventKind::Exception);
-  EXPECT_NE(run.result.find("--max-tokens takes a positive integer"), std::string::npos)
-      << run.result;
+  for (const std::string name : {"text-completion", "text-completion-js"}) {
+    RunResult run = engine.run(name, {"--max-tokens", "ten"});
+    EXPECT_EQ(run.end, client::EventKind::Exception) << name;
+    EXPECT_NE(run.result.find(name + ": --max-tokens takes a positive integer, not ten"),
+              std::string::npos)
+        << run.result;
+    run = engine.run(name, {"--colour", "red"});
+    EXPECT_EQ(run.end, client::EventKind::Exception) << name;
+    EXPECT_NE(run.result.find(name + ": unknown option --colour (options: --prompt, --system, "
+                                     "--max-tokens, --temperature)"),
+              std::string::npos)
+        << run.result;
+    run = engine.run(name, {"--prompt"});
+    EXPECT_NE(run.result.find(name + ": --prompt needs a value"), std::string::npos) << run.result;
+  }
 }
 
 }  // namespace

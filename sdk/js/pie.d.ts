@@ -120,6 +120,24 @@ declare module "pie" {
     vocabulary(): [number, Uint8Array][];
   }
 
+  export const FlagType: {
+    readonly Text: "text";
+    readonly Count: "count";
+    readonly Positive: "positive";
+    readonly Number: "number";
+  };
+  /** Launch arguments of the form `--name value` (as the C++ pie::Flags). */
+  export class Flags {
+    /** Throws an Error naming the program for a flag without a value, an unknown flag or a value
+     * its type refuses. */
+    static parse(program: string, args: string[], known: Record<string, string>): Flags;
+    has(name: string): boolean;
+    /** The value given last, or the fallback. */
+    text(name: string, fallback?: string): string;
+    count(name: string, fallback: number): number;
+    number(name: string, fallback: number): number;
+  }
+
   /** How the next token is chosen (on the engine); temperature 0 is greedy. */
   export class Sampler {
     readonly kind: number;

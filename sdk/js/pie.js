@@ -238,6 +238,68 @@ export class Tokenizer {
   vocabulary() { return native.vocabulary(this.#h); }
 }
 
+// ---- Launch arguments -----------------------------------------------------------------------------
+
+export const FlagType = Object.freeze({ Text: "text", Count: "count", Positive: "positive", Number: "number" });
+
+const flagTypeText = Object.freeze({
+  text: "takes text",
+  count: "takes an integer >= 0",
+  positive: "takes a positive integer",
+  number: "takes a number >= 0",
+});
+
+function parseCount(text, minimum) {
+  if (!/^[0-9]+$/.test(text)) return null;
+  const n = Number(text);
+  return n >= minimum && n <= 0xFFFFFFFF ? n : null;
+}
+
+function parseNumber(text) {
+  const x = text.trim() === "" ? NaN : Number(text);
+  return Number.isFinite(x) && x >= 0 ? x : null;
+}
+
+// Launch arguments of the form `--name value`, as the C++ SDK's pie::Flags: declared once with
+// their types, checked at parse time, read with defaults.
+export class Flags {
+  #values = new Map();  // the value given last for each name
+
+  // Reads `args` as name/value pairs; `known` maps each flag (with its dashes) to a FlagType. A
+  // flag without a value, one not in `known`, or a value its type refuses throws an Error that
+  // names the program and says so (an unknown flag's lists the known ones).
+  static parse(program, args, known) {
+    const flags = new Flags();
+    for (let i = 0; i < args.length; i += 2) {
+      const name = args[i];
+      const type = Object.hasOwn(known, name) ? known[name] : undefined;
+      if (type === undefined) {
+        throw new Error(`${program}: unknown option ${name} (options: ${Object.keys(known).join(", ")})`);
+      }
+      if (i + 1 >= args.length) throw new Error(`${program}: ${name} needs a value`);
+      const value = args[i + 1];
+      const ok = type === FlagType.Count ? parseCount(value, 0) !== null
+               : type === FlagType.Positive ? parseCount(value, 1) !== null
+               : type === FlagType.Number ? parseNumber(value) !== null
+               : true;
+      if (!ok) throw new Error(`${program}: ${name} ${flagTypeText[type]}, not ${value}`);
+      flags.#values.set(name, value);
+    }
+    return flags;
+  }
+
+  has(name) { return this.#values.has(name); }
+  text(name, fallback = "") { return this.#values.get(name) ?? fallback; }
+  count(name, fallback) {
+    const v = this.#values.get(name);
+    return v === undefined ? fallback : parseCount(v, 0) ?? fallback;
+  }
+  number(name, fallback) {
+    const v = this.#values.get(name);
+    return v === undefined ? fallback : parseNumber(v) ?? fallback;
+  }
+}
+
 // ---- Contexts -------------------------------------------------------------------------------------
 
 // How the next token is chosen (on the engine). Temperature 0 is greedy.
