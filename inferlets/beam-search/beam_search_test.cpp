@@ -14,17 +14,24 @@ double score_of(const std::string& message) {
   return std::strtod(message.substr(0, message.find('\t')).c_str(), nullptr);
 }
 
+const std::string kPrompt = "Once upon a time, there was a big dog";
+
+// `inferlet` with one beam gives greedy decoding's text.
+void expect_one_beam_is_greedy(TestEngine& engine, const std::string& inferlet) {
+  const RunResult greedy = engine.run(
+      "text-completion", {"--prompt", kPrompt, "--max-tokens", "20", "--temperature", "0"});
+  ASSERT_EQ(greedy.end, client::EventKind::Completed) << greedy.result;
+  const RunResult one =
+      engine.run(inferlet, {"--prompt", kPrompt, "--beams", "1", "--max-tokens", "20"});
+  ASSERT_EQ(one.end, client::EventKind::Completed) << one.result;
+  EXPECT_EQ(one.result, greedy.result) << inferlet;
+}
+
 TEST(BeamSearch, OneBeamIsGreedyAndBeamsAreSortedByScore) {
   PIE_REQUIRE_SHARED(model, "models/stories260K/stories260K.bin");
   TestEngine engine({.model = model});
-  const std::string prompt = "Once upon a time, there was a big dog";
-  const RunResult greedy = engine.run(
-      "text-completion", {"--prompt", prompt, "--max-tokens", "20", "--temperature", "0"});
-  ASSERT_EQ(greedy.end, client::EventKind::Completed) << greedy.result;
-  const RunResult one =
-      engine.run("beam-search", {"--prompt", prompt, "--beams", "1", "--max-tokens", "20"});
-  ASSERT_EQ(one.end, client::EventKind::Completed) << one.result;
-  EXPECT_EQ(one.result, greedy.result);
+  expect_one_beam_is_greedy(engine, "beam-search");
+  const std::string& prompt = kPrompt;
 
   const RunResult three =
       engine.run("beam-search", {"--prompt", prompt, "--beams", "3", "--max-tokens", "20"});
@@ -43,16 +50,8 @@ TEST(BeamSearch, OneBeamIsGreedyAndBeamsAreSortedByScore) {
 TEST(BeamSearch, JavaScriptVersionDoesTheSame) {
   PIE_REQUIRE_SHARED(model, "models/stories260K/stories260K.bin");
   TestEngine engine({.model = model});
-  const std::string prompt = "Once upon a time, there was a big dog";
-  const RunResult greedy = engine.run(
-      "text-completion", {"--prompt", prompt, "--max-tokens", "20", "--temperature", "0"});
-  ASSERT_EQ(greedy.end, client::EventKind::Completed) << greedy.result;
-  const RunResult one =
-      engine.run("beam-search-js", {"--prompt", prompt, "--beams", "1", "--max-tokens", "20"});
-  ASSERT_EQ(one.end, client::EventKind::Completed) << one.result;
-  EXPECT_EQ(one.result, greedy.result);
-
-  const std::vector<std::string> args = {"--prompt", prompt, "--beams", "3", "--max-tokens", "20"};
+  expect_one_beam_is_greedy(engine, "beam-search-js");
+  const std::vector<std::string> args = {"--prompt", kPrompt, "--beams", "3", "--max-tokens", "20"};
   const RunResult cpp = engine.run("beam-search", args);
   ASSERT_EQ(cpp.end, client::EventKind::Completed) << cpp.result;
   const RunResult js = engine.run("beam-search-js", args);
