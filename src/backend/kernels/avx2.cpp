@@ -61,7 +61,7 @@ struct ActMeta {
   int32_t pad;
 };
 
-// Only Int8Blocks reaches the packing: act_format gives no other packed format here.
+// Only Int8Blocks reaches the packing: int8_or_float_acts gives no other packed format.
 size_t packed_act_bytes(ActFormat /*format*/, uint64_t k) {
   const uint64_t kp = round_up(k, kStep);
   return kp + kp / kStep * sizeof(ActMeta);
@@ -96,12 +96,6 @@ void pack_acts(ActFormat /*format*/, const float* x, uint64_t k, std::byte* out)
     meta[b].ns[1] = -hsum_epi32(_mm256_add_epi32(iv[2], iv[3]));
     meta[b].pad = 0;
   }
-}
-
-ActFormat act_format(GgmlType type, WeightLayout /*layout*/) {
-  const bool quantised = type == GgmlType::Q8_0 || type == GgmlType::Q4_0 ||
-                         type == GgmlType::Q4_K || type == GgmlType::Q6_K;
-  return quantised ? ActFormat::Int8Blocks : ActFormat::Floats;
 }
 
 bool reads_lanes16(GgmlType /*type*/) {
@@ -727,7 +721,7 @@ void attention(const AttentionArgs& a) {
 
 const KernelTable& avx2_table() {
   static const KernelTable table{
-      .act_format = avx2::act_format,
+      .act_format = int8_or_float_acts,
       .packed_act_bytes = avx2::packed_act_bytes,
       .pack_acts = avx2::pack_acts,
       .reads_lanes16 = avx2::reads_lanes16,

@@ -54,7 +54,7 @@ struct ActMeta {
   int32_t nsb[2];  // negated sum of each 32-element block (ns[0] + ns[1], ns[2] + ns[3])
 };
 
-// Only Int8Blocks reaches the packing: act_format gives no other packed format here.
+// Only Int8Blocks reaches the packing: int8_or_float_acts gives no other packed format.
 size_t packed_act_bytes(ActFormat /*format*/, uint64_t k) {
   const uint64_t kp = round_up(k, kStep);
   return kp + kp / kStep * sizeof(ActMeta);
@@ -88,12 +88,6 @@ void pack_acts(ActFormat /*format*/, const float* x, uint64_t k, std::byte* out)
     mt.ns[2 * h + 1] = -_mm512_reduce_add_epi32(i1);
     mt.nsb[h] = mt.ns[2 * h] + mt.ns[2 * h + 1];
   }
-}
-
-ActFormat act_format(GgmlType type, WeightLayout /*layout*/) {
-  const bool quantised = type == GgmlType::Q8_0 || type == GgmlType::Q4_0 ||
-                         type == GgmlType::Q4_K || type == GgmlType::Q6_K;
-  return quantised ? ActFormat::Int8Blocks : ActFormat::Floats;
 }
 
 bool reads_lanes16(GgmlType type) {
@@ -1201,7 +1195,7 @@ void attention(const AttentionArgs& a) {
 
 const KernelTable& avx512_table() {
   static const KernelTable table{
-      .act_format = avx512::act_format,
+      .act_format = int8_or_float_acts,
       .packed_act_bytes = avx512::packed_act_bytes,
       .pack_acts = avx512::pack_acts,
       .reads_lanes16 = avx512::reads_lanes16,

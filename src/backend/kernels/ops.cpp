@@ -37,6 +37,12 @@ std::byte* thread_scratch(unsigned slot, size_t bytes) {
   return b.data.get();
 }
 
+ActFormat int8_or_float_acts(GgmlType type, WeightLayout /*layout*/) {
+  const bool quantised = type == GgmlType::Q8_0 || type == GgmlType::Q4_0 ||
+                         type == GgmlType::Q4_K || type == GgmlType::Q6_K;
+  return quantised ? ActFormat::Int8Blocks : ActFormat::Floats;
+}
+
 const KernelTable& active_table() {
   switch (active_isa()) {
     case Isa::Amx:

@@ -15,7 +15,7 @@ using model::GgmlType;
 // Packed activation row: k int8 values, then one float scale per block of 32.
 constexpr uint64_t kActBlock = 32;
 
-// Only Int8Blocks reaches the packing: act_format gives no other packed format here.
+// Only Int8Blocks reaches the packing: int8_or_float_acts gives no other packed format.
 size_t packed_act_bytes(ActFormat /*format*/, uint64_t k) {
   return k + k / kActBlock * sizeof(float);
 }
@@ -34,12 +34,6 @@ void pack_acts(ActFormat /*format*/, const float* x, uint64_t k, std::byte* out)
       q[b * kActBlock + i] = static_cast<int8_t>(std::lrintf(x[b * kActBlock + i] * inv));
     }
   }
-}
-
-ActFormat act_format(GgmlType type, WeightLayout /*layout*/) {
-  const bool quantised = type == GgmlType::Q8_0 || type == GgmlType::Q4_0 ||
-                         type == GgmlType::Q4_K || type == GgmlType::Q6_K;
-  return quantised ? ActFormat::Int8Blocks : ActFormat::Floats;
 }
 
 bool reads_lanes16(GgmlType /*type*/) {
@@ -129,7 +123,7 @@ double dot_quantized(GgmlType type, const std::byte* w, const std::byte* act, ui
 }
 
 void matmul(const MatmulArgs& a, size_t n_begin, size_t n_end) {
-  const bool packed = act_format(a.type, a.layout) == ActFormat::Int8Blocks;
+  const bool packed = int8_or_float_acts(a.type, a.layout) == ActFormat::Int8Blocks;
   std::vector<float> row(packed ? 0 : a.k);
   for (size_t n = n_begin; n < n_end; ++n) {
     const std::byte* w = a.w + n * a.w_row_bytes;
@@ -240,7 +234,7 @@ void attention(const AttentionArgs& a) {
 
 const KernelTable& scalar_table() {
   static const KernelTable table{
-      .act_format = act_format,
+      .act_format = int8_or_float_acts,
       .packed_act_bytes = packed_act_bytes,
       .pack_acts = pack_acts,
       .reads_lanes16 = reads_lanes16,

@@ -104,6 +104,10 @@ struct KernelTable {
   void (*attention)(const AttentionArgs& args);
 };
 
+// The act_format of the levels without a format of their own: Int8Blocks for the quantised weight
+// types (Q8_0, Q4_0, Q4_K, Q6_K), else Floats (defined in ops.cpp, compiled for any CPU).
+ActFormat int8_or_float_acts(model::GgmlType type, WeightLayout layout);
+
 // Calls f.template operator()<R>() with R = rows, clamped to [1, kMax]: the per-ISA tiles take
 // their number of input rows as a template argument, so that their accumulators are fixed-size
 // locals, and this picks the instantiation for a tile's row count.
